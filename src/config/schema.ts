@@ -1,0 +1,227 @@
+/**
+ * config/schema — every key of policyd-identity.yaml, its type and default.
+ *
+ * The defaults here ARE the embedded default config (what the daemon runs on
+ * when no file exists); etc/policyd-identity.yaml spells the same values out
+ * with comments, and a test keeps the two equal.
+ *
+ * Sections owned by other modules are imported (limits). Check keys come from
+ * the check registry, so a new check file is a new config key automatically.
+ */
+import { availableParallelism } from 'node:os';
+import {
+  obj, field, str, int, num, bool, oneOf, duration, nullable, list, dict, refine, custom,
+  type Spec, type SpecType,
+} from './spec.js';
+import { compileCidrs, CidrSet } from '../net/ip.js';
+import { normalizeDomain } from '../net/identity.js';
+import { parseEndpoint, parseDnsServer, type Endpoint } from '../server/endpoint.js';
+import { normalizeReplyCode } from '../protocol/action.js';
+import { DEFAULT_PROVIDERS } from './providers.js';
+import { CHECKS } from '../checks/index.js';
+import { limitsSpec } from '../limits/config.js';
+import type { CheckAction } from '../policy/types.js';
+
+export const CHECK_ACTIONS = ['reject', 'defer', 'defer_if_permit', 'discard', 'hold', 'disconnect', 'warn', 'off'] as const satisfies readonly CheckAction[];
+
+// ---- leaf specs ----------------------------------------------------------------
+
+const cidrs = (def: string[]) =>
+  field(refine(list(str()), 'a list of IP addresses or CIDR prefixes', (l) => compileCidrs(l)), () => compileCidrs(def));
+
+const domainName = refine(str({ nonEmpty: true }), 'a domain name', (s) => {
+  const d = normalizeDomain(s.startsWith('*.') ? s.slice(2) : s.startsWith('.') ? s.slice(1) : s);
+  if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(d)) throw new Error(`not a domain name: ${JSON.stringify(s)}`);
+  return d;
+});
+
+const replyCode = refine(str(), 'a reply code like "550 5.7.1" or "450 4.7.1"', (s) => {
+  const c = normalizeReplyCode(s);
+  if (c === null) throw new Error(`expected a 4xx/5xx reply code like "550 5.7.1", got ${JSON.stringify(s)}`);
+  return c;
+});
+
+const endpoint: Spec<Endpoint> = refine(str(), 'an endpoint like inet:127.0.0.1:10040 or unix:/path', parseEndpoint);
+
+const fileMode = refine(str({ pattern: /^0?[0-7]{3}$/, patternDescribe: 'an octal mode like "0660"' }), 'an octal mode', (s) => parseInt(s, 8));
+
+const listenEntry = custom<ListenEntry>('an endpoint string, or a mapping with endpoint, mode, owner, group', (v, fail) => {
+  const ctx = { issues: [] as { message: string }[] };
+  if (typeof v === 'string') {
+    try { return { endpoint: parseEndpoint(v), mode: null, owner: null, group: null }; } catch (e) { return fail((e as Error).message); }
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('expected an endpoint string or a mapping');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['endpoint', 'mode', 'owner', 'group'].includes(k)) return fail(`unknown key "${k}" in listen entry (known: endpoint, mode, owner, group)`);
+  if (typeof o.endpoint !== 'string') return fail('listen entry needs endpoint: inet:HOST:PORT or unix:/path');
+  let ep: Endpoint;
+  try { ep = parseEndpoint(o.endpoint); } catch (e) { return fail((e as Error).message); }
+  let mode: number | null = null;
+  if (o.mode !== undefined) {
+    const m = fileMode.parse(typeof o.mode === 'number' ? String(o.mode) : o.mode, [], ctx as never);
+    if (typeof m !== 'number') return fail(`bad mode ${JSON.stringify(o.mode)}: expected an octal string like "0660"`);
+    mode = m;
+  }
+  for (const k of ['owner', 'group'] as const) {
+    if (o[k] !== undefined && (typeof o[k] !== 'string' && typeof o[k] !== 'number')) return fail(`${k} must be a user/group name or number`);
+  }
+  if (ep.kind !== 'unix' && (o.mode !== undefined || o.owner !== undefined || o.group !== undefined)) return fail('mode/owner/group only apply to unix: endpoints');
+  return { endpoint: ep, mode, owner: o.owner === undefined ? null : String(o.owner), group: o.group === undefined ? null : String(o.group) };
+});
+
+export interface ListenEntry {
+  endpoint: Endpoint;
+  mode: number | null;
+  owner: string | null;
+  group: string | null;
+}
+
+const workers = custom<number>('a number of workers, or "auto"', (v, fail) => {
+  if (v === 'auto') return availableParallelism();
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 64) return v;
+  return fail(`expected a number of workers 1..64 or "auto", got ${JSON.stringify(v)}`);
+});
+
+const actionSettings = (defaults: { action: CheckAction; code?: string; message: string; score?: number }) =>
+  field(
+    obj({
+      action: field(oneOf(CHECK_ACTIONS), defaults.action),
+      code: field(nullable(replyCode), defaults.code ?? null),
+      message: field(str(), defaults.message),
+      score: field(num(), defaults.score ?? 0),
+    }),
+  );
+
+function checksSpec() {
+  const fields: Record<string, ReturnType<typeof actionSettings>> = {};
+  for (const c of CHECKS) fields[c.id] = actionSettings(c.defaults);
+  return obj(fields);
+}
+
+const partialActionSettings = obj({
+  action: field(nullable(oneOf(CHECK_ACTIONS)), null),
+  code: field(nullable(replyCode), null),
+  message: field(nullable(str()), null),
+  score: field(nullable(num()), null),
+});
+
+const overrideSpec = obj({
+  name: field(str(), ''),
+  match: field(
+    obj({
+      recipient_domains: field(list(domainName), []),
+      sender_domains: field(list(domainName), []),
+      clients: cidrs([]),
+      sasl: field(nullable(bool()), null),
+    }),
+  ),
+  checks: field(dict(str(), partialActionSettings), {}),
+});
+
+// ---- the whole file -------------------------------------------------------------
+
+export function buildConfigSpec() {
+  return obj({
+    listen: field(list(listenEntry, { min: 1 }), () => [{ endpoint: parseEndpoint('inet:127.0.0.1:10040'), mode: null, owner: null, group: null }]),
+    server: field(
+      obj({
+        peers: cidrs([]),
+        max_connections: field(int({ min: 1, max: 1_000_000 }), 2000),
+        idle_timeout: field(duration({ min: 1000 }), 600_000),
+        shutdown_timeout: field(duration({ min: 0, max: 600_000 }), 10_000),
+        max_line_length: field(int({ min: 256, max: 1 << 20 }), 8192),
+        max_attributes: field(int({ min: 8, max: 100_000 }), 256),
+        max_request_size: field(int({ min: 1024, max: 16 << 20 }), 65536),
+      }),
+    ),
+    workers: field(workers, 1),
+    mode: field(oneOf(['enforce', 'warn'] as const), 'enforce'),
+    log: field(
+      obj({
+        level: field(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'info'),
+        destination: field(str({ nonEmpty: true }), 'stdout'),
+      }),
+    ),
+    dns: field(
+      obj({
+        servers: field(refine(list(str()), 'a list of HOST, HOST:PORT or [IPv6]:PORT', (l) => l.map(parseDnsServer)), []),
+        timeout: field(duration({ min: 10, max: 30_000 }), 1000),
+        tries: field(int({ min: 1, max: 5 }), 2),
+        deadline: field(duration({ min: 100, max: 60_000 }), 5000),
+        max_inflight: field(int({ min: 1, max: 10_000 }), 100),
+        max_ptr_names: field(int({ min: 1, max: 10 }), 3),
+        cache: field(
+          obj({
+            size: field(int({ min: 0, max: 10_000_000 }), 50_000),
+            min_ttl: field(duration(), 0),
+            max_ttl: field(duration(), 3_600_000),
+            default_ttl: field(duration(), 300_000),
+            negative_ttl: field(duration(), 60_000),
+            tempfail_ttl: field(duration({ max: 60_000 }), 2000),
+          }),
+        ),
+      }),
+    ),
+    identity: field(
+      obj({
+        my_names: field(list(domainName), []),
+        my_addresses: cidrs([]),
+        public_networks: cidrs([]),
+      }),
+    ),
+    allow: field(
+      obj({
+        clients: cidrs(['127.0.0.0/8', '::1']),
+        helo: field(list(domainName), []),
+        sender_domains: field(list(domainName), []),
+        sasl: field(bool(), true),
+        action: field(oneOf(['dunno', 'ok'] as const), 'dunno'),
+      }),
+    ),
+    checks: field(checksSpec()),
+    on_tempfail: field(
+      obj({
+        action: field(oneOf(['defer_if_permit', 'defer', 'warn', 'off'] as const), 'defer_if_permit'),
+        code: field(nullable(replyCode), '450 4.4.3'),
+        message: field(str(), 'temporary DNS failure while checking your identity, please try again later'),
+      }),
+    ),
+    scoring: field(
+      obj({
+        reject_at: field(nullable(num()), null),
+        defer_at: field(nullable(num()), null),
+        message: field(str(), 'too many signs of a forged or badly configured sender (score {score})'),
+      }),
+    ),
+    providers: field(
+      dict(
+        str({ pattern: /^[a-z0-9.-]+(\.\*)?$/i, patternDescribe: 'a sender domain or name.*' }),
+        list(domainName, { min: 1 }),
+      ),
+      () => structuredClone(DEFAULT_PROVIDERS) as Record<string, string[]>,
+    ),
+    header: field(
+      obj({
+        enabled: field(bool(), false),
+        name: field(str({ pattern: /^[A-Za-z0-9-]+$/, patternDescribe: 'a header field name' }), 'X-Policy-Identity'),
+        format: field(oneOf(['simple', 'rfc8601'] as const), 'simple'),
+        authserv_id: field(str(), ''),
+      }),
+    ),
+    overrides: field(list(overrideSpec), []),
+    limits: field(limitsSpec),
+    metrics: field(
+      obj({
+        listen: field(nullable(refine(str(), 'HOST:PORT', (s) => {
+          const ep = parseEndpoint(s.startsWith('inet:') ? s : `inet:${s}`);
+          if (ep.kind !== 'inet') throw new Error('metrics.listen must be HOST:PORT');
+          return ep;
+        })), null),
+      }),
+    ),
+  });
+}
+
+export type ConfigBody = SpecType<ReturnType<typeof buildConfigSpec>>;
+
+export { CidrSet };

@@ -1,0 +1,9 @@
+/**
+ * config/types — the effective (validated, defaults filled) configuration.
+ */
+import type { ConfigBody } from './schema.js';
+
+export interface Config extends ConfigBody {
+  /** where it came from: a file path, or "<embedded defaults>" */
+  readonly source: string;
+}

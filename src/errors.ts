@@ -1,0 +1,66 @@
+/**
+ * errors — the one table of stable error codes of policyd-identity.
+ *
+ * Every error the daemon logs or a command prints carries one of these codes.
+ * Each entry says what happened, the log level it is reported at and the safe
+ * behaviour that follows (what Postfix sees). README's "Error codes" table
+ * lists the same codes; test/errors.test.ts keeps the two in step.
+ *
+ * What can go wrong here: nothing at run time; a code used in the source but
+ * missing here is a type error.
+ */
+
+export interface ErrorInfo {
+  /** one line for humans: what happened */
+  readonly text: string;
+  /** pino level at which the event is logged */
+  readonly level: 'fatal' | 'error' | 'warn' | 'info';
+  /** what the daemon does about it (what Postfix sees) */
+  readonly effect: string;
+}
+
+export const ErrorCodes = {
+  // --- protocol (one connection) -------------------------------------------------
+  PI_PROTO_LINE_TOO_LONG: { text: 'a request line is longer than server.max_line_length', level: 'warn', effect: 'no reply; the connection is closed (Postfix retries, then uses its default_action)' },
+  PI_PROTO_TOO_MANY_ATTRS: { text: 'a request has more attributes than server.max_attributes', level: 'warn', effect: 'no reply; the connection is closed' },
+  PI_PROTO_REQUEST_TOO_LARGE: { text: 'a request is larger than server.max_request_size', level: 'warn', effect: 'no reply; the connection is closed' },
+  PI_PROTO_NO_EQUALS: { text: 'a request line has no "=" or an empty name', level: 'warn', effect: 'no reply; the connection is closed' },
+  PI_PROTO_BAD_REQUEST_TYPE: { text: 'request= is missing or is not smtpd_access_policy', level: 'warn', effect: 'no reply; the connection is closed' },
+  PI_PROTO_NUL_BYTE: { text: 'a request contains a NUL byte', level: 'warn', effect: 'no reply; the connection is closed' },
+  PI_PROTO_UNKNOWN_STATE: { text: 'protocol_state is not one Postfix documents', level: 'warn', effect: 'answered DUNNO; the connection stays open' },
+  PI_PROTO_UNSAFE_ACTION: { text: 'an action that Postfix would read as OK (empty, bare code, OK not allowed) was about to be sent', level: 'error', effect: 'DUNNO is sent instead' },
+  // --- server ----------------------------------------------------------------
+  PI_SERVER_PEER_DENIED: { text: 'a TCP peer outside server.peers connected', level: 'warn', effect: 'the connection is closed at once' },
+  PI_SERVER_TOO_MANY_CONNECTIONS: { text: 'server.max_connections reached', level: 'warn', effect: 'the new connection is closed at once (Postfix retries)' },
+  PI_SERVER_IDLE_TIMEOUT: { text: 'a connection was idle longer than server.idle_timeout', level: 'info', effect: 'the connection is closed' },
+  PI_SERVER_LISTEN_FAILED: { text: 'a listener could not be opened (address in use, permission, bad path)', level: 'fatal', effect: 'the daemon exits non-zero at start; a reload keeps the old listeners' },
+  PI_SERVER_SOCKET_ERROR: { text: 'a socket error on one connection (reset, broken pipe)', level: 'info', effect: 'that connection is closed; others are unaffected' },
+  PI_SERVER_DECIDE_FAILED: { text: 'deciding a request threw an unexpected error', level: 'error', effect: 'the on_tempfail action is answered (never 5xx)' },
+  PI_SERVER_SYSTEMD_FDS: { text: 'LISTEN_FDS/LISTEN_PID are set but unusable', level: 'fatal', effect: 'the daemon exits non-zero' },
+  PI_SERVER_SHUTDOWN_TIMEOUT: { text: 'in-flight requests did not finish within server.shutdown_timeout', level: 'warn', effect: 'remaining connections are destroyed and the daemon exits' },
+  // --- config ----------------------------------------------------------------
+  PI_CONFIG_READ: { text: 'the config file cannot be read', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
+  PI_CONFIG_YAML: { text: 'the config file is not valid YAML', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
+  PI_CONFIG_INVALID: { text: 'the config does not match the schema (unknown key, wrong type, bad value)', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
+  PI_CONFIG_RELOAD_FAILED: { text: 'SIGHUP: the new config was refused', level: 'error', effect: 'the old config keeps serving' },
+  // --- DNS -------------------------------------------------------------------
+  PI_DNS_TEMPFAIL: { text: 'a DNS lookup failed temporarily (SERVFAIL, REFUSED, timeout, bad reply, no server)', level: 'warn', effect: 'the checks that needed it report tempfail; on_tempfail decides (never 5xx)' },
+  PI_DNS_DEADLINE: { text: 'the per-request DNS deadline (dns.deadline) passed', level: 'warn', effect: 'pending lookups count as tempfail' },
+  // --- rate limits -------------------------------------------------------------
+  PI_LIMITS_BACKEND_DOWN: { text: 'the rate-limit backend (Redis/Valkey) failed or timed out', level: 'warn', effect: "the rule's on_backend_failure applies (default: skip the rule, fail open)" },
+  // --- CLI -------------------------------------------------------------------
+  PI_CLI_USAGE: { text: 'bad command line', level: 'error', effect: 'usage is printed; exit 64' },
+  PI_INTERNAL: { text: 'an internal error that should not happen', level: 'error', effect: 'logged; the request gets the on_tempfail action' },
+} as const satisfies Record<string, ErrorInfo>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** An error with a stable code from the table above. Never hang other properties on Error. */
+export class PolicydError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code].text, options);
+    this.code = code;
+    this.name = 'PolicydError';
+  }
+}
