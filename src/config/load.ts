@@ -60,7 +60,7 @@ export function loadConfigFile(file: string, overrides: Overrides = {}): LoadRes
 
 export function loadConfigText(src: string, file: string, overrides: Overrides = {}): LoadResult {
   const lc = new LineCounter();
-  const doc = parseDocument(src, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(src, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,

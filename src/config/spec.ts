@@ -218,7 +218,7 @@ export function obj<F extends Record<string, Field<any>>>(fields: F): ObjSpec<Fi
       for (const k of Object.keys(src)) {
         if (!Object.hasOwn(fields, k)) {
           const known = Object.keys(fields);
-          const near = known.find((x) => x.replace(/_/g, '') === k.replace(/[_-]/g, '').toLowerCase());
+          const near = nearest(k, known);
           issue(ctx, [...path, k], `unknown key "${k}"${near ? ` (did you mean "${near}"?)` : ` (known: ${known.join(', ')})`}`, true);
           bad = true;
         }
@@ -279,4 +279,31 @@ export function pathText(path: Path): string {
   let s = '';
   for (const p of path) s += typeof p === 'number' ? `[${p}]` : s === '' ? p : `.${p}`;
   return s === '' ? '(top level)' : s;
+}
+
+/** The known key closest to a mistyped one (edit distance <= 2), for "did you mean". */
+function nearest(k: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const cand of known) {
+    const d = editDistance(k.toLowerCase().replace(/-/g, '_'), cand);
+    if (d < bestD) {
+      bestD = d;
+      best = cand;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

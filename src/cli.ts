@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * cli — the `policyd-identity` command: dispatch to a subcommand.
+ *
+ *   policyd-identity [serve] [--config F] [--listen ADDR]... [--dns HOST[:PORT]]... [--log-level L] [--stdio]
+ *   policyd-identity check-config [--config F] [-q]
+ *   policyd-identity --version | --help
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error.
+ */
+import { readFileSync, realpathSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PolicydError } from './errors.js';
+import { serveCommand } from './cli/serve.js';
+import { checkConfigCommand } from './cli/check-config.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+/** subcommands; `test` and `doctor` register here too */
+export const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  serve: { run: serveCommand, summary: 'run the policy daemon (default)' },
+  'check-config': { run: checkConfigCommand, summary: 'validate the config and print the effective settings' },
+};
+
+/** The package version, from the nearest package.json above this file (dist/ or build/src/). */
+export function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const p = join(dir, 'package.json');
+    if (existsSync(p)) return (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
+    dir = dirname(dir);
+  }
+  return 'unknown';
+}
+
+function usage(): string {
+  const cmds = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(14)} ${c.summary}`).join('\n');
+  return `usage: policyd-identity [COMMAND] [OPTIONS]
+
+commands:
+${cmds}
+
+common options:
+  -c, --config FILE       config file (default /etc/policyd-identity/policyd-identity.yaml,
+                          or the embedded defaults when it does not exist)
+      --listen ADDR       listen endpoint, repeatable: inet:127.0.0.1:10040, inet:[::1]:10040,
+                          unix:/path (overrides listen:)
+      --dns HOST[:PORT]   DNS server, repeatable (overrides dns.servers)
+      --log-level LEVEL   fatal|error|warn|info|debug|trace|silent
+      --stdio             serve: one conversation on stdin/stdout (Postfix spawn(8))
+  -h, --help              this text
+      --version           print the version
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(`policyd-identity ${version()}\n`);
+    return 0;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  let name = 'serve';
+  let rest = argv;
+  if (argv[0] !== undefined && !argv[0].startsWith('-')) {
+    name = argv[0];
+    rest = argv.slice(1);
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`policyd-identity: unknown command "${name}" [PI_CLI_USAGE]\n${usage()}`);
+    return 64;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof PolicydError && e.code === 'PI_CLI_USAGE') {
+      process.stderr.write(`policyd-identity ${name}: ${e.message} [PI_CLI_USAGE]\n(see policyd-identity --help)\n`);
+      return 64;
+    }
+    throw e;
+  }
+}
+
+function isMain(): boolean {
+  if (process.argv[1] === undefined) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`policyd-identity: internal error: ${(e as Error).stack ?? e} [PI_INTERNAL]\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,12 @@
+/**
+ * dunno — a Decider with no opinion: every request gets DUNNO.
+ * Used by `serve --no-checks`-style setups and tests of the server alone.
+ */
+import { DUNNO } from '../protocol/action.js';
+import type { Decider, Decision } from './types.js';
+
+const DECISION: Decision = Object.freeze({ action: DUNNO, fired: [], findings: [], summary: '' });
+
+export const dunnoDecider: Decider = {
+  decide: () => DECISION,
+};

@@ -1,0 +1,192 @@
+/**
+ * listeners — open the transports and attach a Session to each connection.
+ *
+ * Kinds: inet (IPv4/IPv6 TCP), unix (stream socket file, with mode/owner/group
+ * so a chrooted Postfix smtpd can reach it), systemd socket activation
+ * (LISTEN_PID/LISTEN_FDS, fds from 3; sd_listen_fds(3) semantics).
+ * Every connection gets: latin1 decoding (byte-exact limits, see parser.ts),
+ * TCP_NODELAY (one small answer per request: Nagle would add up to 40 ms),
+ * an idle timeout, a peer allowlist check (inet only), a global connection
+ * cap, and read backpressure when the client does not read its answers.
+ *
+ * What can go wrong: listen errors reject `openListeners` with
+ * PI_SERVER_LISTEN_FAILED (the caller exits non-zero); a stale socket file is
+ * removed only if it is a socket; per-connection errors are logged at info
+ * (PI_SERVER_SOCKET_ERROR) and affect that connection only.
+ */
+import net from 'node:net';
+import { lstatSync, unlinkSync, chmodSync, chownSync, readFileSync } from 'node:fs';
+import { Session, type ServerContext } from './session.js';
+import { PolicydError } from '../errors.js';
+import type { CidrSet } from '../net/ip.js';
+import type { ListenEntry } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+
+/** Settings that apply to new connections; replaced on reload. */
+export interface ConnectionPolicy {
+  peers: CidrSet;
+  maxConnections: number;
+  idleTimeoutMs: number;
+}
+
+export interface ListenerSet {
+  readonly servers: net.Server[];
+  readonly sessions: Set<{ session: Session; socket: net.Socket }>;
+  /** addresses actually bound (for tests using port 0) */
+  addresses(): string[];
+  /** stop accepting new connections (returns at once; open connections stay) */
+  stopAccepting(): Promise<void>;
+}
+
+/** Write buffer size above which we stop reading from a client that does not read. */
+const HIGH_WATER = 1 << 20;
+
+export function attachSocket(
+  sock: net.Socket,
+  getContext: () => ServerContext,
+  policy: () => ConnectionPolicy,
+  sessions: ListenerSet['sessions'],
+  log: () => Logger,
+): void {
+  const isTcp = sock.remoteAddress !== undefined;
+  const peer = isTcp ? `${sock.remoteAddress}:${sock.remotePort}` : 'unix';
+  const pol = policy();
+  if (isTcp && pol.peers.size > 0 && !pol.peers.has(sock.remoteAddress!)) {
+    log().warn({ code: 'PI_SERVER_PEER_DENIED', peer }, 'peer not in server.peers, closing');
+    sock.destroy();
+    return;
+  }
+  if (sessions.size >= pol.maxConnections) {
+    log().warn({ code: 'PI_SERVER_TOO_MANY_CONNECTIONS', peer, max: pol.maxConnections }, 'connection cap reached, closing');
+    sock.destroy();
+    return;
+  }
+  sock.setEncoding('latin1');
+  if (isTcp) sock.setNoDelay(true);
+  const session = new Session(
+    getContext,
+    {
+      write: (s) => {
+        if (!sock.write(s) && sock.writableLength > HIGH_WATER) {
+          // The client pipelines without reading answers: stop reading until it catches up.
+          sock.pause();
+          sock.once('drain', () => sock.resume());
+        }
+      },
+      end: () => sock.end(),
+    },
+    peer,
+  );
+  const entry = { session, socket: sock };
+  sessions.add(entry);
+  sock.setTimeout(pol.idleTimeoutMs, () => {
+    log().info({ code: 'PI_SERVER_IDLE_TIMEOUT', peer }, 'idle connection closed');
+    sock.destroy();
+  });
+  sock.on('data', (chunk: string) => session.receive(chunk));
+  // allowHalfOpen: a client that half-closes still gets its pending answers, then we end.
+  sock.on('end', () => session.drain());
+  sock.on('error', (err: NodeJS.ErrnoException) => {
+    log().info({ code: 'PI_SERVER_SOCKET_ERROR', peer, err: err.code ?? err.message }, 'socket error');
+  });
+  sock.on('close', () => {
+    session.gone();
+    sessions.delete(entry);
+  });
+}
+
+function lookupId(file: '/etc/passwd' | '/etc/group', name: string): number {
+  if (/^\d+$/.test(name)) return Number(name);
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f[2] !== undefined) return Number(f[2]);
+  }
+  throw new Error(`no such ${file === '/etc/passwd' ? 'user' : 'group'}: ${name}`);
+}
+
+function listenOn(server: net.Server, opts: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once('error', onError);
+    server.listen(opts, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** File descriptors passed by systemd, per sd_listen_fds(3); [] when not socket-activated. */
+export function systemdFds(env: NodeJS.ProcessEnv = process.env): number[] {
+  if (env.LISTEN_FDS === undefined) return [];
+  const pid = Number(env.LISTEN_PID);
+  const n = Number(env.LISTEN_FDS);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new PolicydError('PI_SERVER_SYSTEMD_FDS', `bad LISTEN_FDS=${env.LISTEN_FDS}`);
+  if (pid !== process.pid) throw new PolicydError('PI_SERVER_SYSTEMD_FDS', `LISTEN_PID=${env.LISTEN_PID} is not this process (${process.pid})`);
+  // Do not pass them on to children (sd_listen_fds unset_environment=1).
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  return Array.from({ length: n }, (_, i) => 3 + i);
+}
+
+export async function openListeners(
+  entries: readonly ListenEntry[],
+  fds: readonly number[],
+  getContext: () => ServerContext,
+  policy: () => ConnectionPolicy,
+  log: () => Logger,
+): Promise<ListenerSet> {
+  const servers: net.Server[] = [];
+  const sessions: ListenerSet['sessions'] = new Set();
+  const make = () => {
+    const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (sock) =>
+      attachSocket(sock, getContext, policy, sessions, log),
+    );
+    s.on('error', (e) => log().error({ code: 'PI_SERVER_SOCKET_ERROR', err: e.message }, 'listener error'));
+    servers.push(s);
+    return s;
+  };
+  try {
+    if (fds.length > 0) {
+      // socket activation: systemd owns the addresses; config `listen` is not opened
+      for (const fd of fds) await listenOn(make(), { fd } as net.ListenOptions);
+    } else {
+      for (const e of entries) {
+        const ep = e.endpoint;
+        if (ep.kind === 'inet') {
+          await listenOn(make(), { host: ep.host, port: ep.port, ipv6Only: ep.host === '::' ? false : undefined, exclusive: false });
+        } else {
+          try {
+            if (lstatSync(ep.path).isSocket()) unlinkSync(ep.path); // stale socket of a previous run
+          } catch {
+            // does not exist: fine
+          }
+          await listenOn(make(), { path: ep.path });
+          if (e.mode !== null) chmodSync(ep.path, e.mode);
+          if (e.owner !== null || e.group !== null) {
+            chownSync(ep.path, e.owner !== null ? lookupId('/etc/passwd', e.owner) : -1, e.group !== null ? lookupId('/etc/group', e.group) : -1);
+          }
+        }
+      }
+    }
+  } catch (e) {
+    for (const s of servers) s.close();
+    throw new PolicydError('PI_SERVER_LISTEN_FAILED', (e as Error).message, { cause: e });
+  }
+  return {
+    servers,
+    sessions,
+    addresses: () =>
+      servers.map((s) => {
+        const a = s.address();
+        if (a === null) return '?';
+        if (typeof a === 'string') return `unix:${a}`;
+        return a.family === 'IPv6' ? `inet:[${a.address}]:${a.port}` : `inet:${a.address}:${a.port}`;
+      }),
+    // server.close() stops accepting at once; its callback would wait for every
+    // open connection, which the daemon's drain logic handles itself.
+    stopAccepting: async () => {
+      for (const s of servers) s.close();
+    },
+  };
+}

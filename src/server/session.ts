@@ -1,0 +1,154 @@
+/**
+ * session — one policy connection, independent of the transport.
+ *
+ * The transport adapter (listeners.ts for TCP/UNIX/systemd, stdio.ts) feeds
+ * bytes in with `receive` and gives the session a Sink to write answers to and
+ * to close. The session parses requests (protocol/parser.ts), asks the current
+ * Decider for each one strictly in arrival order (Postfix sends one request
+ * and waits, but a pipelining client must still get answers in order), writes
+ * `action=...` through the safe encoder, and reports every decision to the
+ * daemon (one log line, metrics).
+ *
+ * Never sends a banner or any unsolicited byte. A protocol error: requests
+ * already complete are still answered, the bad one gets no reply, and the
+ * connection is closed (SMTPD_POLICY_README: log a warning and disconnect;
+ * Postfix retries). An unknown protocol_state is logged and answered DUNNO.
+ *
+ * What can go wrong: a Decider that throws or rejects (it should not) is
+ * logged as PI_SERVER_DECIDE_FAILED and answered with a safe 4xx-class
+ * DEFER_IF_PERMIT — never 5xx, never OK.
+ */
+import { PolicyParser, type ParserLimits } from '../protocol/parser.js';
+import { toPolicyRequest, PROTOCOL_STATES, type Attrs, type PolicyRequest } from '../protocol/request.js';
+import { encodeAction, DUNNO, type PolicyAction } from '../protocol/action.js';
+import type { Decider, Decision, ConnState } from '../policy/types.js';
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+
+export interface Sink {
+  /** write bytes of an answer */
+  write(data: string): void;
+  /** close gracefully after pending writes */
+  end(): void;
+}
+
+/** What the daemon shares with every session; replaced as a whole on reload. */
+export interface ServerContext {
+  decider: Decider;
+  parserLimits: ParserLimits;
+  allowOk: boolean;
+  log: Logger;
+  /** one call per answered request: the decision log line and metrics */
+  onDecision(req: PolicyRequest, decision: Decision, actionLine: string, micros: number, conn: ConnState): void;
+  onProtocolError(code: ErrorCode, peer: string): void;
+}
+
+const FALLBACK: PolicyAction = { verb: 'DEFER_IF_PERMIT', text: '4.3.0 policy service temporarily unable to decide' };
+const UNKNOWN_STATE_DECISION = (state: string): Decision => ({
+  action: DUNNO, fired: [], findings: [], summary: '', note: `unknown protocol_state ${JSON.stringify(state)}`,
+});
+
+export class Session {
+  private readonly parser: PolicyParser;
+  private readonly queue: Attrs[] = [];
+  private busy = false;
+  private closing = false;
+  private closed = false;
+  readonly conn: ConnState;
+  /** requests answered on this connection */
+  answered = 0;
+
+  constructor(
+    private readonly getContext: () => ServerContext,
+    private readonly sink: Sink,
+    peer: string,
+  ) {
+    this.parser = new PolicyParser(getContext().parserLimits);
+    this.conn = { engine: undefined, peer };
+  }
+
+  /** true when nothing is in progress: safe to close now */
+  get idle(): boolean {
+    return !this.busy && this.queue.length === 0 && !this.parser.partial;
+  }
+
+  receive(chunk: string): void {
+    if (this.closed || this.closing) return;
+    const err = this.parser.feed(chunk, this.queue);
+    if (err !== null) {
+      this.getContext().onProtocolError(err, this.conn.peer);
+      this.closing = true; // answer what was complete, then close; the bad request gets no reply
+    }
+    if (!this.busy) this.pump();
+  }
+
+  /** stop taking requests; close as soon as in-flight work is answered */
+  drain(): void {
+    this.closing = true;
+    if (!this.busy) this.pump();
+  }
+
+  /** the transport went away */
+  gone(): void {
+    this.closed = true;
+    this.queue.length = 0;
+  }
+
+  private pump(): void {
+    while (!this.closed) {
+      const attrs = this.queue.shift();
+      if (attrs === undefined) break;
+      const req = toPolicyRequest(attrs);
+      const ctx = this.getContext();
+      const t0 = process.hrtime.bigint();
+      if (!PROTOCOL_STATES.has(req.protocol_state)) {
+        ctx.log.warn({ code: 'PI_PROTO_UNKNOWN_STATE', peer: this.conn.peer, protocol_state: req.protocol_state }, 'unknown protocol_state, answering DUNNO');
+        this.answer(ctx, req, UNKNOWN_STATE_DECISION(req.protocol_state), t0);
+        continue;
+      }
+      let d: Promise<Decision> | Decision;
+      try {
+        d = ctx.decider.decide(req, this.conn);
+      } catch (e) {
+        d = this.failed(ctx, e);
+      }
+      if (d instanceof Promise) {
+        // Asynchronous decision (DNS): answer when it settles, then continue in order.
+        this.busy = true;
+        d.then(
+          (dec) => this.resume(ctx, req, dec, t0),
+          (e) => this.resume(ctx, req, this.failed(ctx, e), t0),
+        );
+        return;
+      }
+      this.answer(ctx, req, d, t0);
+    }
+    if (this.closing && !this.closed && this.queue.length === 0) {
+      this.closed = true;
+      this.sink.end();
+    }
+  }
+
+  private resume(ctx: ServerContext, req: PolicyRequest, d: Decision, t0: bigint): void {
+    this.busy = false;
+    if (this.closed) return; // client went away meanwhile: nothing to write to
+    this.answer(ctx, req, d, t0);
+    this.pump();
+  }
+
+  private failed(ctx: ServerContext, e: unknown): Decision {
+    ctx.log.error({ code: 'PI_SERVER_DECIDE_FAILED', peer: this.conn.peer, err: e }, 'decider failed; answering a temporary failure');
+    return { action: FALLBACK, fired: [], findings: [], summary: '', note: 'internal error' };
+  }
+
+  private answer(ctx: ServerContext, req: PolicyRequest, d: Decision, t0: bigint): void {
+    const line = encodeAction(d.action, {
+      allowOk: ctx.allowOk,
+      onUnsafe: (why) => ctx.log.error({ code: 'PI_PROTO_UNSAFE_ACTION', why }, 'unsafe action replaced by DUNNO'),
+    });
+    this.sink.write(line);
+    this.answered++;
+    const micros = Number(process.hrtime.bigint() - t0) / 1000;
+    ctx.onDecision(req, d, line, micros, this.conn);
+  }
+}

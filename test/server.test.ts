@@ -1,0 +1,320 @@
+// Server: TCP v4 + v6, UNIX socket, stdio (spawn mode), systemd socket activation,
+// many connections in order, protocol errors close only their connection, peers,
+// connection cap, idle timeout, graceful shutdown with in-flight requests, reload.
+import t from 'tap';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDaemon, type Daemon } from '../src/server/daemon.js';
+import { loadConfigText } from '../src/config/load.js';
+import type { Config } from '../src/config/types.js';
+import type { Decider, Decision } from '../src/policy/types.js';
+import type { PolicyRequest } from '../src/protocol/request.js';
+import { dunnoDecider } from '../src/policy/dunno.js';
+import { PolicyClient, block, fixture } from './helpers/policy-client.js';
+import { memoryLogger } from './helpers/log.js';
+
+const CLI = join(process.cwd(), 'build', 'src', 'cli.js');
+
+function config(yaml: string): Config {
+  const r = loadConfigText(yaml, 'test.yaml');
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config;
+}
+
+/** A decider that echoes the request's recipient in a WARN, optionally after a delay. */
+function echoDecider(delayMs = 0): Decider {
+  return {
+    decide(req: PolicyRequest): Decision | Promise<Decision> {
+      const d: Decision = { action: { verb: 'WARN', text: `seen ${req.recipient}` }, fired: [], findings: [], summary: '' };
+      return delayMs > 0 ? new Promise((r) => setTimeout(() => r(d), delayMs)) : d;
+    },
+  };
+}
+
+function portOf(d: Daemon, i = 0): number {
+  return Number(d.addresses()[i]!.split(':').pop());
+}
+
+t.test('TCP IPv4: the issue example answers action=DUNNO; many requests per connection', async (t) => {
+  const { log, lines } = memoryLogger();
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider: dunnoDecider });
+  t.teardown(() => d.shutdown());
+  const c = await PolicyClient.connect({ port: portOf(d) });
+  t.teardown(() => c.close());
+  t.equal(await c.ask('request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\n\n'), 'DUNNO');
+  for (const f of ['connect.txt', 'ehlo.txt', 'mail.txt', 'rcpt.txt', 'data.txt', 'end-of-message.txt', 'vrfy.txt', 'etrn.txt', 'xclient-xclient.txt']) {
+    t.equal(await c.ask(fixture(f)), 'DUNNO', f);
+  }
+  const decision = lines.find((l) => l.msg === 'decision' && l.protocol_state === 'RCPT');
+  t.ok(decision, 'one decision log line');
+  t.equal(decision?.action, 'DUNNO');
+  t.equal(decision?.client_address, '192.0.2.1');
+  t.type(decision?.us, 'number');
+  t.equal(lines.filter((l) => l.msg === 'decision').length, 10, 'one line per decision');
+});
+
+t.test('TCP IPv6 and UNIX socket listeners with mode', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-srv-'));
+  const path = join(dir, 'policy.sock');
+  const { log } = memoryLogger();
+  const d = await startDaemon({
+    config: config(`listen:\n  - inet:[::1]:0\n  - endpoint: unix:${path}\n    mode: "0666"\n`),
+    log,
+    decider: echoDecider(),
+  });
+  t.teardown(() => d.shutdown());
+  const v6 = await PolicyClient.connect({ port: portOf(d, 0), host: '::1' });
+  t.equal(await v6.ask(block({ protocol_state: 'RCPT', recipient: 'a@example.com' })), 'WARN seen a@example.com');
+  v6.close();
+  t.equal(statSync(path).mode & 0o777, 0o666, 'socket mode applied');
+  const u = await PolicyClient.connect({ path });
+  t.equal(await u.ask(block({ protocol_state: 'RCPT', recipient: 'b@example.com' })), 'WARN seen b@example.com');
+  u.close();
+});
+
+t.test('200 concurrent connections x 50 requests: every answer correct and in order', async (t) => {
+  const { log } = memoryLogger('warn');
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider: echoDecider(1) });
+  t.teardown(() => d.shutdown());
+  const port = portOf(d);
+  let wrong = 0;
+  await Promise.all(
+    Array.from({ length: 200 }, async (_, ci) => {
+      const c = await PolicyClient.connect({ port });
+      for (let i = 0; i < 50; i++) {
+        const want = `WARN seen c${ci}r${i}@example.com`;
+        const got = await c.ask(block({ protocol_state: 'RCPT', recipient: `c${ci}r${i}@example.com` }));
+        if (got !== want) wrong++;
+      }
+      c.close();
+    }),
+  );
+  t.equal(wrong, 0, '10,000 answers, none wrong or out of order');
+  t.equal(d.counters.requests, 10_000);
+});
+
+t.test('pipelined requests on one connection are answered in order, even when decisions are async', async (t) => {
+  const { log } = memoryLogger('warn');
+  let n = 0;
+  const decider: Decider = {
+    decide(req) {
+      // later requests finish first if the server did not serialise them
+      const delay = 20 - (n++ % 20);
+      return new Promise((r) => setTimeout(() => r({ action: { verb: 'WARN', text: req.recipient }, fired: [], findings: [], summary: '' }), delay));
+    },
+  };
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider });
+  t.teardown(() => d.shutdown());
+  const c = await PolicyClient.connect({ port: portOf(d) });
+  c.send(Array.from({ length: 30 }, (_, i) => block({ protocol_state: 'RCPT', recipient: `r${i}` })).join(''));
+  const got: string[] = [];
+  for (let i = 0; i < 30; i++) got.push(await c.next());
+  t.same(got, Array.from({ length: 30 }, (_, i) => `action=WARN r${i}`));
+  c.close();
+});
+
+t.test('a protocol error closes only that connection, with no reply, and is logged with its code', async (t) => {
+  const { log, lines } = memoryLogger();
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]\nserver: { max_line_length: 1024 }'), log, decider: dunnoDecider });
+  t.teardown(() => d.shutdown());
+  const port = portOf(d);
+  const good = await PolicyClient.connect({ port });
+  const cases: Array<[string, string]> = [
+    ['request=smtpd_access_policy\nno equals sign\n\n', 'PI_PROTO_NO_EQUALS'],
+    ['request=something_else\n\n', 'PI_PROTO_BAD_REQUEST_TYPE'],
+    [`request=smtpd_access_policy\nhelo_name=${'x'.repeat(65536)}\n\n`, 'PI_PROTO_LINE_TOO_LONG'],
+    ['request=smtpd_access_policy\nsender=a\u0000b\n\n', 'PI_PROTO_NUL_BYTE'],
+  ];
+  for (const [raw, code] of cases) {
+    const bad = await PolicyClient.connect({ port });
+    bad.send(raw);
+    t.equal(await bad.next(5000), '<closed>', `${code}: closed without reply`);
+    t.ok(lines.some((l) => l.code === code && l.level === 'warn'), `${code}: logged`);
+  }
+  t.equal(await good.ask(block({ protocol_state: 'RCPT' })), 'DUNNO', 'the other connection still served');
+  good.close();
+  // valid requests before the bad one on the same connection are answered
+  const mixed = await PolicyClient.connect({ port });
+  mixed.send(block({ protocol_state: 'RCPT' }) + 'garbage\n\n');
+  t.equal(await mixed.next(), 'action=DUNNO');
+  t.equal(await mixed.next(), '<closed>');
+  t.equal(d.counters.protocolErrors, 5);
+});
+
+t.test('unknown protocol_state is logged and answered DUNNO; the connection stays open', async (t) => {
+  const { log, lines } = memoryLogger();
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider: echoDecider() });
+  t.teardown(() => d.shutdown());
+  const c = await PolicyClient.connect({ port: portOf(d) });
+  t.equal(await c.ask(block({ protocol_state: 'BDAT-NEW' })), 'DUNNO');
+  t.ok(lines.some((l) => l.code === 'PI_PROTO_UNKNOWN_STATE'));
+  t.equal(await c.ask(block({ protocol_state: 'STARTTLS', recipient: 'x' })), 'WARN seen x', 'STARTTLS is a known state');
+  c.close();
+});
+
+t.test('a decider that throws gets a safe temporary answer, never 5xx', async (t) => {
+  const { log, lines } = memoryLogger();
+  const decider: Decider = {
+    decide(req) {
+      if (req.recipient === 'sync') throw new Error('boom');
+      return Promise.reject(new Error('async boom'));
+    },
+  };
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider });
+  t.teardown(() => d.shutdown());
+  const c = await PolicyClient.connect({ port: portOf(d) });
+  t.match(await c.ask(block({ protocol_state: 'RCPT', recipient: 'sync' })), /^DEFER_IF_PERMIT 4\./);
+  t.match(await c.ask(block({ protocol_state: 'RCPT', recipient: 'async' })), /^DEFER_IF_PERMIT 4\./);
+  t.equal(lines.filter((l) => l.code === 'PI_SERVER_DECIDE_FAILED').length, 2);
+  c.close();
+});
+
+t.test('peer allowlist and connection cap', async (t) => {
+  const { log, lines } = memoryLogger();
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]\nserver: { peers: [192.0.2.0/24], max_connections: 2 }'), log, decider: dunnoDecider });
+  t.teardown(() => d.shutdown());
+  const denied = await PolicyClient.connect({ port: portOf(d) });
+  t.equal(await denied.ask(block({ protocol_state: 'RCPT' }), 3000), '<closed>');
+  t.ok(lines.some((l) => l.code === 'PI_SERVER_PEER_DENIED'));
+  const d2 = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]\nserver: { peers: [127.0.0.0/8], max_connections: 2 }'), log, decider: dunnoDecider });
+  t.teardown(() => d2.shutdown());
+  const a = await PolicyClient.connect({ port: portOf(d2) });
+  const b = await PolicyClient.connect({ port: portOf(d2) });
+  t.equal(await a.ask(block({ protocol_state: 'RCPT' })), 'DUNNO');
+  t.equal(await b.ask(block({ protocol_state: 'RCPT' })), 'DUNNO');
+  const c = await PolicyClient.connect({ port: portOf(d2) });
+  t.equal(await c.ask(block({ protocol_state: 'RCPT' }), 3000), '<closed>', 'third connection refused');
+  t.ok(lines.some((l) => l.code === 'PI_SERVER_TOO_MANY_CONNECTIONS'));
+  a.close();
+  b.close();
+});
+
+t.test('idle timeout closes an idle connection', async (t) => {
+  const { log, lines } = memoryLogger();
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]\nserver: { idle_timeout: 1s }'), log, decider: dunnoDecider });
+  t.teardown(() => d.shutdown());
+  const c = await PolicyClient.connect({ port: portOf(d) });
+  t.equal(await c.ask(block({ protocol_state: 'RCPT' })), 'DUNNO');
+  t.equal(await c.next(5000), '<closed>');
+  t.ok(lines.some((l) => l.code === 'PI_SERVER_IDLE_TIMEOUT'));
+});
+
+t.test('graceful shutdown: in-flight requests are answered, idle connections closed, then done', async (t) => {
+  const { log } = memoryLogger();
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider: echoDecider(300) });
+  const port = portOf(d);
+  const busy = await PolicyClient.connect({ port });
+  const idle = await PolicyClient.connect({ port });
+  busy.send(block({ protocol_state: 'RCPT', recipient: 'inflight' }));
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = Date.now();
+  const stopped = d.shutdown();
+  t.equal(await busy.next(), 'action=WARN seen inflight', 'in-flight request answered');
+  t.equal(await busy.next(), '<closed>');
+  t.equal(await idle.next(), '<closed>');
+  await stopped;
+  t.ok(Date.now() - t0 < 5000, 'shutdown bounded');
+  await t.rejects(PolicyClient.connect({ port }, 2000), 'no longer accepting');
+});
+
+t.test('reload swaps the decider for new requests without dropping connections', async (t) => {
+  const { log } = memoryLogger();
+  const cfg = config('listen: [inet:127.0.0.1:0]');
+  const d = await startDaemon({ config: cfg, log, decider: dunnoDecider });
+  t.teardown(() => d.shutdown());
+  const c = await PolicyClient.connect({ port: portOf(d) });
+  t.equal(await c.ask(block({ protocol_state: 'RCPT', recipient: 'x' })), 'DUNNO');
+  d.reload(cfg, echoDecider());
+  t.equal(await c.ask(block({ protocol_state: 'RCPT', recipient: 'x' })), 'WARN seen x', 'same connection, new decider');
+  c.close();
+});
+
+function runCli(args: string[], env: NodeJS.ProcessEnv = {}, stdio: Array<'pipe' | number> = ['pipe', 'pipe', 'pipe']) {
+  return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio });
+}
+
+function waitForLine(stream: NodeJS.ReadableStream, re: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}: ${buf}`)), timeoutMs);
+    stream.on('data', (d) => {
+      buf += String(d);
+      const m = buf.split('\n').find((l) => re.test(l));
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    });
+  });
+}
+
+t.test('stdio mode (Postfix spawn): protocol on stdin/stdout, no log byte on stdout', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-stdio-'));
+  const logFile = join(dir, 'log.json');
+  const cfg = join(dir, 'c.yaml');
+  writeFileSync(cfg, `log: { destination: ${logFile} }\n`);
+  const child = runCli(['serve', '--stdio', '--config', cfg]);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  child.stdin!.write(fixture('rcpt.txt') + fixture('data.txt'));
+  child.stdin!.end();
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  t.equal(code, 0);
+  t.equal(out, 'action=DUNNO\n\naction=DUNNO\n\n', 'stdout carries only the protocol');
+});
+
+t.test('systemd socket activation: LISTEN_FDS/LISTEN_PID, fds from 3', async (t) => {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
+  // LISTEN_PID must be the daemon's own pid: sh's $$ survives exec, as with systemd.
+  const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${CLI}" serve --log-level info`], {
+    stdio: ['ignore', 'pipe', 'pipe', fd],
+    env: { ...process.env },
+  });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+    srv.close();
+  });
+  const line = await waitForLine(child.stdout!, /"msg":"listening"/);
+  t.match(line, /"systemd":true/);
+  srv.close(); // our copy of the socket; the daemon keeps its own
+  const c = await PolicyClient.connect({ port });
+  t.equal(await c.ask(block({ protocol_state: 'RCPT', client_address: '192.0.2.1' })), 'DUNNO');
+  c.close();
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  t.equal(code, 0, 'SIGTERM: exit 0');
+});
+
+t.test('serve from the CLI: SIGTERM drains and exits 0 with the last log lines flushed', async (t) => {
+  const child = runCli(['serve', '--listen', 'inet:127.0.0.1:0', '--log-level', 'info']);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  const line = await waitForLine(child.stdout!, /"msg":"listening"/);
+  const port = Number(/inet:127\.0\.0\.1:(\d+)/.exec(line)![1]);
+  const c = await PolicyClient.connect({ port });
+  t.equal(await c.ask(block({ protocol_state: 'RCPT' })), 'DUNNO');
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  t.equal(code, 0);
+  t.match(out, /"msg":"stopped"/, 'last line flushed');
+  c.close();
+});
+
+t.test('serve refuses a listen address it cannot bind, exit 1 with a coded message', async (t) => {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => srv.close());
+  const port = (srv.address() as net.AddressInfo).port;
+  const child = runCli(['serve', '--listen', `inet:127.0.0.1:${port}`]);
+  let err = '';
+  child.stderr!.on('data', (d) => (err += String(d)));
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  t.equal(code, 1);
+  t.match(err, /PI_SERVER_LISTEN_FAILED/);
+});
