@@ -15,9 +15,17 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
+
+/** The parsed values, typed from the option specs (booleans, repeatable strings, strings). */
+export type ParsedValues<O extends OptionSpecs> = {
+  [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { multiple: true } ? string[] : string;
+};
+
+export function parse<O extends OptionSpecs>(argv: string[], options: O): { values: ParsedValues<O>; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: r.values as ParsedValues<O>, positionals: r.positionals };
   } catch (e) {
     throw new PolicydError('PI_CLI_USAGE', (e as Error).message);
   }
