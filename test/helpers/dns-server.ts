@@ -36,7 +36,10 @@
  *   (right id and question, then random bytes: c-ares says EBADRESP). Any mode
  *   can carry `delayMs` before the reply. Precedence: name+type rule, then name
  *   rule, then the global rule; the first that gives a behaviour wins.
- *   Note: c-ares re-asks without EDNS after FORMERR, so 'formerr' costs 2 queries.
+ *   What c-ares (Node 20) makes of them: SERVFAIL, REFUSED, FORMERR, NOTIMP ->
+ *   ESERVFAIL, EREFUSED, EFORMERR, ENOTIMP (one query each, no retry with a
+ *   single server); timeout -> ETIMEOUT; truncated -> ECONNREFUSED (UDP, then
+ *   the TCP retry is closed); garbage -> EBADRESP; stopped server -> ECONNREFUSED.
  * - Query log: `queries` keeps the last `maxLog` (default 10 000) queries;
  *   `count()` counters are exact and unbounded in time (one counter per
  *   distinct name and type). `reset()` clears both.
