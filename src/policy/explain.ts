@@ -1,0 +1,130 @@
+/**
+ * explain — why the engine answered what it answered, for `policyd-identity
+ * test` (a table) and `--json`.
+ *
+ * The engine fills an Explanation from the same evaluation that makes the
+ * Decision (engine.explain()), so the table can never disagree with the
+ * daemon. One row per registry check (checks that are off included, so an
+ * admin sees what did NOT run), one per rate-limit finding, one for scoring.
+ *
+ * Row effects:
+ *   decides        this row made the answer
+ *   fired          failed at the same severity as the answer (listed in fired)
+ *   outranked      failed, but a more severe (or earlier) row decided
+ *   on_tempfail    tempfailed; contributes the on_tempfail action
+ *   ignored        tempfailed while its action is warn (contributes nothing)
+ *   not run        action off
+ * plus "score +N" when a failed row carries a score.
+ *
+ * What can go wrong: nothing throws.
+ */
+import type { CheckAction, CheckResult, Decision } from './types.js';
+import { formatScore } from './message.js';
+
+export interface ExplainRow {
+  /** check id, "limit:<rule>", or "score" */
+  readonly check: string;
+  /** check group, "limit" or "scoring" */
+  readonly group: string;
+  readonly result: CheckResult | 'off';
+  /** the action in force for this request (after overrides) */
+  readonly action: CheckAction;
+  /** reply code in force (corrected to the action's class), null for the verb's default */
+  readonly code: string | null;
+  readonly score: number;
+  readonly effect: string;
+  /** the check's reason: what it looked at (DNS answers included) */
+  readonly reason: string;
+  /** the finding came from the per-instance memo or the identity cache */
+  readonly cached: boolean;
+}
+
+export interface Explanation {
+  readonly protocolState: string;
+  readonly mode: 'enforce' | 'warn';
+  /** the action line value Postfix gets, e.g. "450 4.7.25 ..." or "DUNNO" */
+  readonly answer: string;
+  /** enforce-mode answer when dry-run answered something else */
+  readonly wouldBe: string | null;
+  readonly allowlisted: string | null;
+  readonly override: string | null;
+  readonly score: number | null;
+  readonly scoring: { readonly reject_at: number | null; readonly defer_at: number | null };
+  readonly fired: readonly string[];
+  readonly note: string | null;
+  readonly summary: string;
+  readonly rows: readonly ExplainRow[];
+}
+
+export interface ExplainResult {
+  readonly decision: Decision;
+  readonly explanation: Explanation;
+}
+
+/** A plain JSON-ready object (stable key order) for `--json`. */
+export function explanationToJson(e: Explanation): Record<string, unknown> {
+  return {
+    protocol_state: e.protocolState,
+    mode: e.mode,
+    answer: e.answer,
+    would_be: e.wouldBe,
+    allowlisted: e.allowlisted,
+    override: e.override,
+    score: e.score,
+    scoring: { reject_at: e.scoring.reject_at, defer_at: e.scoring.defer_at },
+    fired: [...e.fired],
+    note: e.note,
+    summary: e.summary,
+    checks: e.rows.map((r) => ({
+      check: r.check,
+      group: r.group,
+      result: r.result,
+      action: r.action,
+      code: r.code,
+      score: r.score,
+      effect: r.effect,
+      reason: r.reason,
+      cached: r.cached,
+    })),
+  };
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+/** A readable table for a terminal (plain ASCII, no colours). */
+export function renderExplanation(e: Explanation): string {
+  const lines: string[] = [];
+  lines.push(`answer:      ${e.answer}`);
+  if (e.wouldBe !== null) lines.push(`enforce:     ${e.wouldBe}   (mode: warn is a dry run)`);
+  lines.push(`state:       ${e.protocolState}   mode: ${e.mode}`);
+  if (e.allowlisted !== null) lines.push(`allowlisted: ${e.allowlisted} (identity checks skipped)`);
+  if (e.override !== null) lines.push(`override:    ${e.override}`);
+  if (e.score !== null) {
+    const t: string[] = [];
+    if (e.scoring.reject_at !== null) t.push(`reject_at ${formatScore(e.scoring.reject_at)}`);
+    if (e.scoring.defer_at !== null) t.push(`defer_at ${formatScore(e.scoring.defer_at)}`);
+    lines.push(`score:       ${formatScore(e.score)}${t.length > 0 ? ` (${t.join(', ')})` : ''}`);
+  }
+  if (e.fired.length > 0) lines.push(`fired:       ${e.fired.join(' ')}`);
+  if (e.note !== null) lines.push(`note:        ${e.note}`);
+  lines.push('');
+  const head = ['CHECK', 'RESULT', 'ACTION', 'EFFECT', 'REASON'];
+  const cells = e.rows.map((r) => [
+    r.check,
+    r.result + (r.cached ? '*' : ''),
+    r.action + (r.code !== null ? ` ${r.code}` : ''),
+    r.effect,
+    r.reason,
+  ]);
+  const widths = [0, 1, 2, 3].map((c) => Math.max(head[c]!.length, ...cells.map((row) => row[c]!.length)));
+  const fmt = (row: string[]) => row.map((v, c) => (c < 4 ? pad(v, widths[c]!) : v)).join('  ').trimEnd();
+  lines.push(fmt(head));
+  for (const row of cells) lines.push(fmt(row));
+  if (e.rows.some((r) => r.cached)) {
+    lines.push('');
+    lines.push('* remembered from an earlier request (same message, or same identity within seconds)');
+  }
+  return `${lines.join('\n')}\n`;
+}
