@@ -35,6 +35,14 @@ const domainName = refine(str({ nonEmpty: true }), 'a domain name', (s) => {
   return d;
 });
 
+/** allow.helo entries: a name, or "*.example.com" / ".example.com" for its subdomains (the prefix is kept) */
+const heloEntry = refine(str({ nonEmpty: true }), 'a HELO name, "*.example.com" or ".example.com"', (s) => {
+  const prefix = s.startsWith('*.') ? '*.' : s.startsWith('.') ? '.' : '';
+  const d = normalizeDomain(s.slice(prefix.length));
+  if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(d)) throw new Error(`not a HELO name or *.domain pattern: ${JSON.stringify(s)}`);
+  return prefix + d;
+});
+
 const replyCode = refine(str(), 'a reply code like "550 5.7.1" or "450 4.7.1"', (s) => {
   const c = normalizeReplyCode(s);
   if (c === null) throw new Error(`expected a 4xx/5xx reply code like "550 5.7.1", got ${JSON.stringify(s)}`);
@@ -172,7 +180,7 @@ export function buildConfigSpec() {
     allow: field(
       obj({
         clients: cidrs(['127.0.0.0/8', '::1']),
-        helo: field(list(domainName), []),
+        helo: field(list(heloEntry), []),
         sender_domains: field(list(domainName), []),
         sasl: field(bool(), true),
         action: field(oneOf(['dunno', 'ok'] as const), 'dunno'),
