@@ -19,6 +19,7 @@ import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Node as YamlNo
 import { BAD, pathText, type Path } from './spec.js';
 import { buildConfigSpec } from './schema.js';
 import type { Config } from './types.js';
+import { crossCheck as limitsCrossCheck } from '../limits/config.js';
 import type { ErrorCode } from '../errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/policyd-identity/policyd-identity.yaml';
@@ -96,6 +97,12 @@ export function loadConfigText(src: string, file: string, overrides: Overrides =
         return { code: 'PI_CONFIG_INVALID' as const, file, line: pos.line, col: pos.col, path: pathText(i.path), message: i.message };
       }),
     };
+  }
+  // Checks that span sections (e.g. workers vs the memory rate-limit backend).
+  const cross = limitsCrossCheck(body);
+  if (cross.length > 0) {
+    const pos = positionOf(doc.contents as YamlNode | null, ['limits', 'backend'], false, lc);
+    return { ok: false, errors: cross.map((message) => ({ code: 'PI_CONFIG_INVALID' as const, file, line: pos.line, col: pos.col, path: 'limits.backend', message })) };
   }
   return { ok: true, config: { ...body, source: file } };
 }
