@@ -3,10 +3,50 @@
  *
  * The order is the engine's tie-break order (first check wins among equally
  * severe actions) and the order of log lines, README rows and metrics.
- * Each entry lives in its own file named after its id.
+ * Each entry lives in its own file named after its id (dashes for
+ * underscores); shared, memoised DNS work lives in ./lib/.
  */
 import type { CheckDef } from '../policy/types.js';
+import { heloMissing } from './helo-missing.js';
+import { heloInvalid } from './helo-invalid.js';
+import { heloNotFqdn } from './helo-not-fqdn.js';
+import { heloAddressLiteral } from './helo-address-literal.js';
+import { heloPrivate } from './helo-private.js';
+import { heloUnknown } from './helo-unknown.js';
+import { heloMismatch } from './helo-mismatch.js';
+import { heloImpersonation } from './helo-impersonation.js';
+import { rdnsMissing } from './rdns-missing.js';
+import { rdnsUnconfirmed } from './rdns-unconfirmed.js';
+import { rdnsGeneric } from './rdns-generic.js';
+import { rdnsHeloMismatch } from './rdns-helo-mismatch.js';
+import { clientPrivate } from './client-private.js';
+import { senderDomainUnknown } from './sender-domain-unknown.js';
+import { senderNullMx } from './sender-null-mx.js';
+import { senderMxBogus } from './sender-mx-bogus.js';
+import { senderMxRequired } from './sender-mx-required.js';
+import { clientNotSenderMx } from './client-not-sender-mx.js';
+import { senderProviderForgery } from './sender-provider-forgery.js';
 
-export const CHECKS: readonly CheckDef[] = [];
+export const CHECKS: readonly CheckDef[] = [
+  heloMissing,
+  heloInvalid,
+  heloNotFqdn,
+  heloAddressLiteral,
+  heloPrivate,
+  heloUnknown,
+  heloMismatch,
+  heloImpersonation,
+  rdnsMissing,
+  rdnsUnconfirmed,
+  rdnsGeneric,
+  rdnsHeloMismatch,
+  clientPrivate,
+  senderDomainUnknown,
+  senderNullMx,
+  senderMxBogus,
+  senderMxRequired,
+  clientNotSenderMx,
+  senderProviderForgery,
+];
 
 export const CHECK_IDS: readonly string[] = CHECKS.map((c) => c.id);

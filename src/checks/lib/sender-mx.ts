@@ -1,0 +1,120 @@
+/**
+ * checks/lib/sender-mx — the sender domain's mail exchangers, computed once per request.
+ *
+ * RFC 5321 §5.1: MX records first; when the domain has none (NODATA), it is
+ * its own implicit MX (A/AAAA of the domain). NXDOMAIN on MX means the domain
+ * does not exist at all: no A/AAAA query is spent on it.
+ * RFC 7505 / Postfix dns_lookup: ANY MX with the root as target is a null MX
+ * (Postfix does not insist on preference 0 or a single record).
+ * MX hosts are ordered by preference, de-duplicated and bounded to
+ * MAX_MX_HOSTS, so a domain with 50 MX records cannot cost 100 queries.
+ *
+ * usableMx() answers "does some MX host have a globally reachable address?"
+ * with as few queries as possible: the most preferred host first (A+AAAA),
+ * the remaining hosts in parallel only when it is not usable.
+ *
+ * What can go wrong: nothing throws; DNS failures come back as tempfail
+ * answers and the callers turn them into tempfail findings.
+ */
+import type { DnsAnswer, MxRecord } from '../../dns/types.js';
+import type { CheckContext } from '../../policy/types.js';
+import { judgeAddresses } from './addresses.js';
+import { describeAnswer, describeMx } from './format.js';
+import { isLookupableName } from './hostname.js';
+import { lookupAddresses, lookupMx, memo, type AddressAnswers } from './lookup.js';
+
+/** At most this many MX hosts are resolved per sender domain. */
+export const MAX_MX_HOSTS = 10;
+
+export interface SenderMx {
+  readonly domain: string;
+  readonly mx: DnsAnswer<MxRecord>;
+  /** some MX record has the root "." as target (RFC 7505) */
+  readonly nullMx: boolean;
+  /** no MX records (NODATA): the domain is its own mail exchanger */
+  readonly implicit: boolean;
+  /** MX NXDOMAIN: the domain does not exist */
+  readonly nxdomain: boolean;
+  /** hosts to deliver to, by preference (the domain itself when implicit), at most MAX_MX_HOSTS */
+  readonly hosts: readonly string[];
+  /** hosts left out by the bound */
+  readonly dropped: number;
+  /** "MX example.com -> 10 mx1.example.com, 20 mx2.example.com" */
+  readonly trail: string;
+}
+
+export function getSenderMx(ctx: CheckContext): Promise<SenderMx> {
+  return memo(ctx, 'sender-mx', () => computeSenderMx(ctx, ctx.id.senderDomain));
+}
+
+async function computeSenderMx(ctx: CheckContext, domain: string): Promise<SenderMx> {
+  const mx = await lookupMx(ctx, domain);
+  const base = { domain, mx, trail: describeMx(domain, mx) };
+  if (mx.status === 'ok') {
+    const sorted = [...mx.records].sort((x, y) => x.priority - y.priority);
+    const hosts: string[] = [];
+    for (const r of sorted) {
+      const h = r.exchange.toLowerCase().replace(/\.$/, '');
+      if (h !== '' && !hosts.includes(h)) hosts.push(h);
+    }
+    const nullMx = sorted.some((r) => r.exchange === '' || r.exchange === '.');
+    return { ...base, nullMx, implicit: false, nxdomain: false, hosts: hosts.slice(0, MAX_MX_HOSTS), dropped: Math.max(0, hosts.length - MAX_MX_HOSTS) };
+  }
+  const nxdomain = mx.status === 'notfound' && mx.reason === 'NXDOMAIN';
+  const implicit = mx.status === 'notfound' && !nxdomain;
+  return { ...base, nullMx: false, implicit, nxdomain, hosts: implicit ? [domain] : [], dropped: 0 };
+}
+
+export interface HostAddresses {
+  readonly host: string;
+  /** null when the host is not a name we can look up (an IP, bad syntax) */
+  readonly answers: AddressAnswers | null;
+}
+
+/** A/AAAA of one MX host ("1.2.3.4" or "bad_name!" as an MX target is not resolvable). */
+export async function mxHostAddresses(ctx: CheckContext, host: string): Promise<HostAddresses> {
+  if (!isLookupableName(host) || /^[0-9.]+$/.test(host) || host.includes(':')) return { host, answers: null };
+  return { host, answers: await lookupAddresses(ctx, host) };
+}
+
+export function describeHost(h: HostAddresses): string {
+  if (h.answers === null) return `${h.host} is not a host name`;
+  return `${describeAnswer('A', h.host, h.answers.a)}; ${describeAnswer('AAAA', h.host, h.answers.aaaa)}`;
+}
+
+export interface UsableMx {
+  /** first MX host (by preference) with a globally reachable address, or null */
+  readonly usable: string | null;
+  /** no usable host found and some host lookup failed temporarily */
+  readonly tempfail: boolean;
+  /** the hosts resolved, in preference order */
+  readonly resolved: readonly HostAddresses[];
+  /** per host, why it is not usable */
+  readonly problems: readonly string[];
+}
+
+/** Find a usable MX host with the fewest queries (memoised). */
+export function usableMx(ctx: CheckContext, smx: SenderMx): Promise<UsableMx> {
+  return memo(ctx, 'sender-mx-usable', async () => {
+    const resolved: HostAddresses[] = [];
+    const judge = (h: HostAddresses) => (h.answers === null ? null : judgeAddresses(ctx, h.answers));
+    const first = smx.hosts[0];
+    if (first === undefined) return { usable: null, tempfail: false, resolved, problems: [] };
+    const h0 = await mxHostAddresses(ctx, first);
+    resolved.push(h0);
+    if ((judge(h0)?.global.length ?? 0) > 0) return { usable: first, tempfail: false, resolved, problems: [] };
+    resolved.push(...(await Promise.all(smx.hosts.slice(1).map((h) => mxHostAddresses(ctx, h)))));
+    let tempfail = false;
+    const problems: string[] = [];
+    for (const h of resolved) {
+      const v = judge(h);
+      if (v !== null && v.global.length > 0) return { usable: h.host, tempfail: false, resolved, problems: [] };
+      if (v === null) problems.push(`${h.host}: not a host name`);
+      else if (v.internal.length > 0) problems.push(`${h.host}: only internal addresses (${v.internal.join('; ')})`);
+      else if (v.tempfail) problems.push(`${h.host}: lookup failed temporarily`);
+      else problems.push(`${h.host}: no A/AAAA records`);
+      if (v?.tempfail) tempfail = true;
+    }
+    return { usable: null, tempfail, resolved, problems };
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * sender_domain_unknown — the sender domain does not exist: NXDOMAIN, or no
+ * MX and no A/AAAA record.
+ *
+ * RFC 5321 §5.1: a domain without MX records is its own implicit MX when it
+ * has an address, so A/AAAA alone makes it routable. Like Postfix's
+ * reject_unknown_sender_domain (MX first, then A/AAAA; "Domain not found"),
+ * a temporary failure on any of them beats "not found" (tempfail). MX
+ * NXDOMAIN settles it without asking A/AAAA (the name does not exist).
+ * A domain that cannot exist in the DNS (bad characters, empty labels) fails
+ * without a query.
+ *
+ * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
+ * sender and address-literal domains (lib/sender.ts).
+ */
+import type { CheckDef } from '../policy/types.js';
+import { describeAnswer, finding, trail } from './lib/format.js';
+import { lookupAddresses } from './lib/lookup.js';
+import { senderDomainMalformed, senderSkipReason } from './lib/sender.js';
+import { getSenderMx } from './lib/sender-mx.js';
+
+const ID = 'sender_domain_unknown';
+
+export const senderDomainUnknown: CheckDef = {
+  id: ID,
+  group: 'sender',
+  summary: 'the sender domain does not exist (NXDOMAIN, or no MX and no A/AAAA)',
+  defaults: { action: 'reject', code: '550 5.1.8', message: 'sender domain {sender_domain} not found', score: 5 },
+  async run(ctx) {
+    const skip = senderSkipReason(ctx);
+    if (skip !== null) return finding(ID, 'skip', skip);
+    const d = ctx.id.senderDomain;
+    if (senderDomainMalformed(ctx)) return finding(ID, 'fail', `sender domain ${JSON.stringify(d)} is not a valid domain name (not looked up)`);
+    const smx = await getSenderMx(ctx);
+    if (smx.mx.status === 'ok') return finding(ID, 'pass', `${d} has MX records: ${smx.trail}`);
+    if (smx.nxdomain) return finding(ID, 'fail', `${d} does not exist: ${smx.trail}`);
+    const { a, aaaa } = await lookupAddresses(ctx, d);
+    const seen = trail([smx.trail, describeAnswer('A', d, a), describeAnswer('AAAA', d, aaaa)]);
+    if (a.status === 'ok' || aaaa.status === 'ok') return finding(ID, 'pass', `${d} has no MX but an address (implicit MX, RFC 5321 §5.1): ${seen}`);
+    if ([smx.mx, a, aaaa].some((x) => x.status === 'tempfail')) return finding(ID, 'tempfail', `${d}: lookup failed temporarily: ${seen}`);
+    return finding(ID, 'fail', `${d} has no MX, A or AAAA record: ${seen}`);
+  },
+};

@@ -1,0 +1,45 @@
+/**
+ * sender_mx_bogus — every mail exchanger of the sender domain is unresolvable
+ * or resolves only to internal/reserved addresses (MX 10 localhost, MX hosts
+ * in 10/8, 192.168/16, 127/8, documentation ranges ...): nothing can reach it.
+ *
+ * policyd-weight's BOGUS_MX. MX hosts by preference, at most MAX_MX_HOSTS
+ * (lib/sender-mx.ts); the first host with a global address passes, and is
+ * usually the only one asked. A domain without MX records is its own
+ * implicit MX (RFC 5321 §5.1). No usable host and a temporary failure on the
+ * way: tempfail. identity.public_networks counts as global.
+ *
+ * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
+ * sender, literals, null MX (sender_null_mx) and domains that do not exist
+ * (sender_domain_unknown).
+ */
+import type { CheckDef } from '../policy/types.js';
+import { describeAnswer, finding, isFinding, trail } from './lib/format.js';
+import { lookupAddresses } from './lib/lookup.js';
+import { senderMxOrFinding } from './lib/sender.js';
+import { describeHost, usableMx } from './lib/sender-mx.js';
+
+const ID = 'sender_mx_bogus';
+
+export const senderMxBogus: CheckDef = {
+  id: ID,
+  group: 'sender',
+  summary: 'every MX host of the sender domain is unresolvable or has only internal/reserved addresses',
+  defaults: { action: 'reject', code: '550 5.1.8', message: 'sender domain {sender_domain} has no usable mail exchanger', score: 4 },
+  async run(ctx) {
+    const smx = await senderMxOrFinding(ctx, ID, true);
+    if (isFinding(smx)) return smx;
+    if (smx.implicit) {
+      const { a, aaaa } = await lookupAddresses(ctx, smx.domain);
+      if (a.status === 'notfound' && aaaa.status === 'notfound') {
+        return finding(ID, 'skip', `${smx.domain} has no MX, A or AAAA (sender_domain_unknown judges it): ${trail([smx.trail, describeAnswer('A', smx.domain, a), describeAnswer('AAAA', smx.domain, aaaa)])}`);
+      }
+    }
+    const u = await usableMx(ctx, smx);
+    const kind = smx.implicit ? 'implicit MX (RFC 5321 §5.1)' : 'MX';
+    const seen = trail([smx.trail, ...u.resolved.map(describeHost), smx.dropped > 0 && `${smx.dropped} more MX hosts not checked`]);
+    if (u.usable !== null) return finding(ID, 'pass', `${kind} ${u.usable} has a global address: ${seen}`, { mx: u.usable });
+    if (u.tempfail) return finding(ID, 'tempfail', `no usable ${kind} host found and a lookup failed temporarily: ${u.problems.join('; ')} (${seen})`);
+    return finding(ID, 'fail', `no usable ${kind} host: ${u.problems.join('; ')} (${seen})`);
+  },
+};

@@ -1,0 +1,28 @@
+/**
+ * sender_mx_required — the sender domain has no MX record at all and relies
+ * on the A/AAAA fallback (implicit MX, RFC 5321 §5.1).
+ *
+ * RFC 5321 allows the fallback, so this is a strict reading some receivers
+ * apply; off by default. A null MX is an MX record (sender_null_mx judges it).
+ *
+ * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
+ * sender and address-literal domains.
+ */
+import type { CheckDef } from '../policy/types.js';
+import { finding, isFinding } from './lib/format.js';
+import { senderMxOrFinding } from './lib/sender.js';
+
+const ID = 'sender_mx_required';
+
+export const senderMxRequired: CheckDef = {
+  id: ID,
+  group: 'sender',
+  summary: 'the sender domain has no MX record (A/AAAA fallback only; a strict reading, off by default)',
+  defaults: { action: 'off', code: '550 5.1.8', message: 'sender domain {sender_domain} has no MX record', score: 1 },
+  async run(ctx) {
+    const smx = await senderMxOrFinding(ctx, ID);
+    if (isFinding(smx)) return smx;
+    if (smx.mx.status === 'ok') return finding(ID, 'pass', smx.trail);
+    return finding(ID, 'fail', `${smx.domain} has no MX record: ${smx.trail}`);
+  },
+};

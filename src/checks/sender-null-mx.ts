@@ -1,0 +1,31 @@
+/**
+ * sender_null_mx — the sender domain publishes a null MX (RFC 7505): it
+ * declares it accepts no mail, so bounces to it cannot be delivered.
+ *
+ * RFC 7505 §4.2: a server MAY refuse mail whose return address has a null MX,
+ * with 550 5.7.27 "Sender address has null MX"; Postfix does so in
+ * reject_unknown_sender_domain ("Domain D does not accept mail (nullMX)").
+ * Like Postfix, ANY MX record whose target is the root counts, whatever its
+ * preference and whatever other MX records exist.
+ *
+ * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
+ * sender and address-literal domains.
+ */
+import type { CheckDef } from '../policy/types.js';
+import { finding, isFinding } from './lib/format.js';
+import { senderMxOrFinding } from './lib/sender.js';
+
+const ID = 'sender_null_mx';
+
+export const senderNullMx: CheckDef = {
+  id: ID,
+  group: 'sender',
+  summary: 'the sender domain has a null MX (RFC 7505): it accepts no mail, so no bounces',
+  defaults: { action: 'reject', code: '550 5.7.27', message: 'sender domain {sender_domain} does not accept mail (nullMX)', score: 5 },
+  async run(ctx) {
+    const smx = await senderMxOrFinding(ctx, ID);
+    if (isFinding(smx)) return smx;
+    if (smx.nullMx) return finding(ID, 'fail', `${smx.domain} has a null MX: ${smx.trail}`);
+    return finding(ID, 'pass', `${smx.domain} has no null MX: ${smx.trail}`);
+  },
+};

@@ -1,0 +1,790 @@
+/**
+ * checks.test — every identity check against a zone-backed fake DnsLookup.
+ *
+ * Table-driven: each row is a request (attributes as Postfix sends them), a
+ * DNS zone (test/helpers/fake-dns.ts) and the expected finding. The fake never
+ * touches the network. Also: IANA special-purpose vectors (CPython
+ * test_ipaddress semantics), Postfix valid_hostname vectors, generic-rDNS
+ * vectors (haraka-net-utils), the "a DNS tempfail never makes a fail"
+ * property for every check, and the query counts the request memo achieves.
+ *
+ * Test addresses come from the documentation ranges (192.0.2.0/24,
+ * 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32); the test config declares
+ * them public through identity.public_networks, which is exactly what that key
+ * is for. Some rows use real public addresses as strings inside DNS answers.
+ */
+import t from 'tap';
+import { CHECKS, CHECK_IDS } from '../src/checks/index.js';
+import { judgeGenericName } from '../src/checks/lib/generic-rdns.js';
+import { heloForm } from '../src/checks/lib/hostname.js';
+import { matchProvider } from '../src/checks/lib/providers.js';
+import { loadConfigText } from '../src/config/load.js';
+import type { Config } from '../src/config/types.js';
+import type { DnsLookup } from '../src/dns/types.js';
+import { compileCidrs, parseIp } from '../src/net/ip.js';
+import { identityOf } from '../src/net/identity.js';
+import { classifyIp, isGlobalIp } from '../src/net/special.js';
+import type { CheckContext, CheckDef, Finding } from '../src/policy/types.js';
+import { toPolicyRequest } from '../src/protocol/request.js';
+import { FakeDns, reverseName, type Zone } from './helpers/fake-dns.js';
+
+// ---- fixtures ------------------------------------------------------------------
+
+const TEST_YAML = `
+identity:
+  my_names: [mx.ours.example]
+  my_addresses: [198.51.100.25, "2001:db8:ffff::25"]
+  public_networks: [192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, "2001:db8::/32"]
+`;
+
+function config(yaml: string): Config {
+  const r = loadConfigText(yaml, 'test.yaml');
+  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join('\n'));
+  return r.config;
+}
+
+const CONFIG = config(TEST_YAML);
+const CONFIG_NO_OVERRIDE = config(TEST_YAML.replace(/ {2}public_networks:.*\n/, ''));
+
+/** The shared lab zone. Rows add or replace names with `zone`. */
+const ZONE: Zone = {
+  // a good IPv4 client: PTR, FCrDNS, HELO = PTR name
+  '203.0.113.5': { PTR: ['mail.example.net'] },
+  'mail.example.net': { A: ['203.0.113.5'], AAAA: ['2001:db8:5::25'] },
+  'out.example.net': { A: ['203.0.113.6'] },
+  '203.0.113.6': { PTR: ['out.example.net'] },
+  // a good IPv6 client
+  '2001:db8:5::25': { PTR: ['mail.example.net'] },
+  // the sender domain and its MX
+  'example.net': { MX: [[10, 'mx.example.net']] },
+  'mx.example.net': { A: ['203.0.113.25'], AAAA: ['2001:db8:5::26'] },
+  // a domain without MX (implicit MX), one without anything, one with a null MX
+  'a-only.example': { A: ['192.0.2.80'] },
+  'empty.example': {},
+  'nullmx.example': { MX: [[0, '.']] },
+  'nullmx-mixed.example': { MX: [[10, 'mx.example.net'], [0, '.']] },
+  // provider domains
+  'gmail.com': { MX: [[5, 'gmail-smtp-in.l.google.com']] },
+  'gmail-smtp-in.l.google.com': { A: ['142.250.102.27'] },
+  '209.85.221.53': { PTR: ['mail-wr1-f53.google.com'] },
+  'mail-wr1-f53.google.com': { A: ['209.85.221.53'] },
+  '198.51.100.66': { PTR: ['evilgoogle.com'] },
+  'evilgoogle.com': { A: ['198.51.100.66'] },
+  // SRS forwarder
+  'forwarder.example': { MX: [[10, 'mx.example.net']] },
+  // IDN
+  'xn--bcher-kva.example': { A: ['192.0.2.90'], MX: [[10, 'mx.example.net']] },
+};
+
+interface Row {
+  readonly name: string;
+  readonly check: string;
+  readonly attrs?: Record<string, string>;
+  readonly zone?: Zone;
+  readonly config?: Config;
+  readonly want: Finding['result'];
+  readonly reason?: RegExp;
+  readonly ptr?: string;
+  /** exact number of DNS queries this check alone makes (fresh memo) */
+  readonly queries?: number;
+}
+
+const BASE_ATTRS: Record<string, string> = {
+  request: 'smtpd_access_policy',
+  protocol_state: 'RCPT',
+  protocol_name: 'ESMTP',
+  client_address: '203.0.113.5',
+  client_name: 'mail.example.net',
+  helo_name: 'mail.example.net',
+  sender: 'alice@example.net',
+  recipient: 'bob@ours.example',
+  server_address: '198.51.100.1',
+  instance: '1.1',
+};
+
+function makeCtx(attrs: Record<string, string>, dns: DnsLookup, cfg: Config = CONFIG, memo = new Map<string, Promise<unknown>>()): CheckContext {
+  const req = toPolicyRequest({ ...BASE_ATTRS, ...attrs });
+  return { req, id: identityOf(req), dns, config: cfg, memo };
+}
+
+const BY_ID = new Map<string, CheckDef>(CHECKS.map((c) => [c.id, c]));
+
+function check(id: string): CheckDef {
+  const c = BY_ID.get(id);
+  if (c === undefined) throw new Error(`no check ${id}`);
+  return c;
+}
+
+async function runRow(row: Row): Promise<{ f: Finding; dns: FakeDns }> {
+  const dns = new FakeDns({ ...ZONE, ...row.zone });
+  const f = await check(row.check).run(makeCtx(row.attrs ?? {}, dns, row.config));
+  return { f, dns };
+}
+
+function runTable(title: string, rows: readonly Row[]): void {
+  t.test(title, async (tt) => {
+    for (const row of rows) {
+      const { f, dns } = await runRow(row);
+      tt.equal(f.check, row.check, `${row.name}: finding names its check`);
+      tt.equal(f.result, row.want, `${row.name}: ${row.want} (${f.reason})`);
+      tt.ok(f.reason.length > 0, `${row.name}: has a reason`);
+      if (row.reason) tt.match(f.reason, row.reason, `${row.name}: reason`);
+      if (row.ptr !== undefined) tt.equal(f.vars?.ptr, row.ptr, `${row.name}: vars.ptr`);
+      if (row.queries !== undefined) tt.equal(dns.count(), row.queries, `${row.name}: ${row.queries} queries (${JSON.stringify(dns.calls)})`);
+    }
+  });
+}
+
+// ---- registry ------------------------------------------------------------------
+
+t.test('registry: the issue table order, defaults per check', async (tt) => {
+  tt.same(CHECK_IDS, [
+    'helo_missing', 'helo_invalid', 'helo_not_fqdn', 'helo_address_literal', 'helo_private', 'helo_unknown',
+    'helo_mismatch', 'helo_impersonation', 'rdns_missing', 'rdns_unconfirmed', 'rdns_generic',
+    'rdns_helo_mismatch', 'client_private', 'sender_domain_unknown', 'sender_null_mx', 'sender_mx_bogus',
+    'sender_mx_required', 'client_not_sender_mx', 'sender_provider_forgery',
+  ]);
+  const want: Record<string, [string, string | undefined]> = {
+    helo_missing: ['reject', '503 5.5.1'],
+    helo_invalid: ['reject', '501 5.5.2'],
+    helo_not_fqdn: ['reject', '504 5.5.2'],
+    helo_address_literal: ['reject', '550 5.7.1'],
+    helo_private: ['reject', '550 5.7.1'],
+    helo_unknown: ['defer', '450 4.7.1'],
+    helo_mismatch: ['warn', undefined],
+    helo_impersonation: ['reject', '550 5.7.1'],
+    rdns_missing: ['defer', '450 4.7.25'],
+    rdns_unconfirmed: ['defer', '450 4.7.25'],
+    rdns_generic: ['warn', undefined],
+    rdns_helo_mismatch: ['warn', undefined],
+    client_private: ['reject', '550 5.7.1'],
+    sender_domain_unknown: ['reject', '550 5.1.8'],
+    sender_null_mx: ['reject', '550 5.7.27'],
+    sender_mx_bogus: ['reject', '550 5.1.8'],
+    sender_mx_required: ['off', '550 5.1.8'],
+    client_not_sender_mx: ['off', '550 5.7.1'],
+    sender_provider_forgery: ['reject', '550 5.7.1'],
+  };
+  for (const c of CHECKS) {
+    const [action, code] = want[c.id]!;
+    tt.equal(c.defaults.action, action, `${c.id} action`);
+    tt.equal(c.defaults.code, code, `${c.id} code`);
+    tt.ok(c.defaults.message.length > 0 && !/[\r\n]/.test(c.defaults.message), `${c.id} has a one-line message`);
+    tt.type(c.defaults.score, 'number', `${c.id} has a score`);
+    tt.ok(c.summary.length > 0, `${c.id} summary`);
+  }
+  tt.equal(check('rdns_generic').defaults.score, 2);
+  tt.equal(check('helo_mismatch').defaults.score, 1);
+  tt.equal(check('rdns_helo_mismatch').defaults.score, 1);
+  // the config schema picks the defaults up from the registry
+  tt.equal(CONFIG.checks.sender_null_mx?.code, '550 5.7.27');
+  tt.equal(CONFIG.checks.client_not_sender_mx?.action, 'off');
+});
+
+// ---- special-purpose registries -------------------------------------------------
+
+t.test('special: IANA special-purpose registries (CPython test_ipaddress vectors)', async (tt) => {
+  const vectors: Array<[string, boolean]> = [
+    // IPv4 (testReservedIpv4 / testPrivateNetworks, is_global)
+    ['192.0.0.0', false], ['192.0.0.9', true], ['192.0.0.10', true], ['192.0.0.255', false], ['192.0.0.170', false],
+    ['192.0.7.1', true], ['203.0.113.1', false], ['192.0.2.128', false], ['192.0.3.0', true],
+    ['192.168.1.1', false], ['192.169.0.0', true], ['10.255.255.255', false], ['11.0.0.0', true],
+    ['172.31.255.255', false], ['172.32.0.0', true], ['169.254.100.200', false], ['169.255.100.200', true],
+    ['127.100.200.254', false], ['128.0.0.0', true], ['0.0.0.0', false], ['0.1.2.3', false],
+    ['100.64.0.0', false], ['100.127.255.255', false], ['100.128.0.0', true], ['100.63.255.255', true],
+    ['198.18.0.1', false], ['198.19.255.255', false], ['198.20.0.0', true], ['198.51.100.7', false],
+    ['240.0.0.1', false], ['255.255.255.255', false], ['8.8.8.8', true], ['1.1.1.1', true],
+    ['192.31.196.1', true], ['192.52.193.1', true], ['192.175.48.1', true],
+    // IPv6 (testReservedIpv6 / testPrivateNetworks)
+    ['::1', false], ['::', false], ['::ff', true], ['100::', false], ['100::ffff', false], ['100:0:0:1::', true],
+    ['64:ff9b:1::', false], ['64:ff9b::808:808', true],
+    ['2001::', false], ['2001::1', false], ['2001:1::1', true], ['2001:1::2', true], ['2001:1::3', false],
+    ['2001:2::', false], ['2001:3::', true], ['2001:4::', false], ['2001:4:112::', true], ['2001:10::', false],
+    ['2001:20::', true], ['2001:30::', true], ['2001:40::', false], ['2001:db8::1', false], ['2002::', false],
+    ['3fff::', false], ['fc00::', false], ['fc00:ffff:ffff:ffff::', false], ['fdff::1', false],
+    ['fbff:ffff::', true], ['fe80::1', false], ['febf:ffff::', false], ['200::1', true],
+    ['2606:4700:4700::1111', true], ['2a00:1450:4001::1', true],
+    // IPv4-mapped: judged by the IPv4 address
+    ['::ffff:10.0.0.1', false], ['::ffff:8.8.8.8', true], ['::ffff:100.64.1.1', false], ['::ffff:c0a8:101', false],
+    // deliberate MTA choices beyond CPython (documented in special.ts)
+    ['224.0.0.1', false], ['239.255.255.250', false], ['ff02::1', false], ['fec0::1', false],
+    ['192.88.99.1', false], ['5f00::1', false],
+  ];
+  for (const [addr, global] of vectors) tt.equal(isGlobalIp(addr), global, `${addr} global=${global}`);
+  tt.equal(isGlobalIp('not-an-ip'), false, 'unparsable is not global');
+  const c = classifyIp(parseIp('100.64.1.2')!);
+  tt.match(c.block, { cidr: '100.64.0.0/10', rfc: 'RFC 6598' }, 'CGNAT named');
+  tt.equal(classifyIp(parseIp('192.0.0.171')!).block?.cidr, '192.0.0.170/31', 'most specific block named');
+  const raw = { family: 6 as const, value: (0xffffn << 32n) | 0x0a000001n, text: '::ffff:10.0.0.1' };
+  tt.equal(classifyIp(raw).global, false, 'raw v4-mapped value judged by its IPv4');
+  const pub = compileCidrs(['10.9.0.0/16', '2001:db8::/32']);
+  tt.equal(classifyIp(parseIp('10.9.1.1')!, pub).global, true, 'public_networks override');
+  tt.equal(classifyIp(parseIp('10.9.1.1')!, pub).overridden, true);
+  tt.equal(classifyIp(parseIp('10.8.1.1')!, pub).global, false, 'outside the override');
+  tt.equal(classifyIp(parseIp('2001:db8::9')!, pub).global, true, 'IPv6 override');
+});
+
+// ---- HELO syntax: Postfix valid_hostname vectors and RFC 5321 ------------------------
+
+t.test('hostname: Postfix valid_hostname.in vectors and RFC 5321 literals', async (tt) => {
+  const d63 = '123456789012345678901234567890123456789012345678901234567890123';
+  const d64 = `${d63}4`;
+  // [helo, form kind, not-fqdn?]  (our reading: RFC 5321 Domain syntax; see hostname.ts)
+  const vectors: Array<[string, string, boolean?]> = [
+    [d63, 'name', true], // numeric single label: valid Domain syntax, not a FQDN (Postfix: invalid)
+    [d64, 'invalid'],
+    [`a.${d63}.b`, 'name', false],
+    [`a.${d64}.b`, 'invalid'],
+    ['1.2.3.4', 'bare-ip'],
+    ['321.255.255.255', 'name', true],
+    ['0.0.0.0', 'bare-ip'],
+    ['255.255.255.255', 'bare-ip'],
+    ['1.2.3.321', 'name', true],
+    ['1.2.3', 'name', true],
+    ['1.2.3.4.5', 'name', true],
+    ['1..2.3.4', 'invalid'],
+    ['.1.2.3.4', 'invalid'],
+    ['1.2.3.4.5.', 'name', true], // one trailing dot is removed by normalisation
+    ['1', 'name', true],
+    ['.', 'invalid'],
+    ['321', 'name', true],
+    ['f', 'name', true],
+    ['f.2.3.4', 'name', true],
+    ['1.2.3.4f', 'name', false],
+    ['1.2.3.f', 'name', false],
+    ['-.a.b', 'invalid'], ['a.-.b', 'invalid'], ['a.b.-', 'invalid'], ['-aa.b.b', 'invalid'], ['aa-.b.b', 'invalid'],
+    ['a.-bb.b', 'invalid'], ['a.bb-.b', 'invalid'], ['a.b.-bb', 'invalid'], ['a.b.bb-', 'invalid'],
+    ['a-a.b-b', 'name', false],
+    ['[1.2.3.4]', 'literal'],
+    ['[321.255.255.255]', 'invalid'],
+    ['[1.2.3.4', 'invalid'],
+    ['[1.2.3.4]foo', 'invalid'],
+    [`[${'x'.repeat(101)}]`, 'invalid'],
+    // RFC 5321 beyond Postfix's list
+    ['mail_server.example.com', 'invalid'],
+    ['mail server.example.com', 'invalid'],
+    ['Mail.Example.COM.', 'name', false],
+    ['bücher.example', 'name', false],
+    [`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}.com`, 'invalid'], // 260 chars
+    ['[IPv6:2001:db8::1]', 'literal'],
+    ['[ipv6:2001:DB8::1]', 'literal'],
+    ['[IPv6:::ffff:192.0.2.1]', 'literal'],
+    ['[2001:db8::1]', 'invalid'],
+    ['[::]', 'invalid'],
+    ['[ipv6::::]', 'invalid'],
+    ['[IPv6:2001:db8::1%eth0]', 'invalid'],
+    ['[IPv6:1.2.3.4]', 'invalid'],
+    ['[x-tag:content]', 'invalid'],
+    ['[0.1.2.3]', 'invalid'], // Postfix valid_ipv4_hostaddr: bad initial octet
+    ['[0.0.0.0]', 'literal'],
+    ['[001.002.003.004]', 'literal'], // RFC 5321 Snum = 1*3DIGIT
+    ['2001:db8::1', 'bare-ip'],
+  ];
+  for (const [helo, kind, notFqdn] of vectors) {
+    const req = toPolicyRequest({ ...BASE_ATTRS, helo_name: helo });
+    const form = heloForm(req, identityOf(req));
+    tt.equal(form.kind, kind, `${JSON.stringify(helo).slice(0, 40)} is ${kind}`);
+    if (notFqdn !== undefined && form.kind === 'name') tt.equal(form.notFqdn !== '', notFqdn, `${helo.slice(0, 40)} fqdn=${!notFqdn}`);
+  }
+});
+
+// ---- HELO checks -------------------------------------------------------------------
+
+runTable('helo_missing', [
+  { name: 'RCPT without HELO', check: 'helo_missing', attrs: { helo_name: '' }, want: 'fail', reason: /before RCPT/ },
+  { name: 'MAIL without HELO', check: 'helo_missing', attrs: { helo_name: '', protocol_state: 'MAIL' }, want: 'fail' },
+  { name: 'DATA without HELO', check: 'helo_missing', attrs: { helo_name: '', protocol_state: 'DATA' }, want: 'fail' },
+  { name: 'END-OF-MESSAGE without HELO', check: 'helo_missing', attrs: { helo_name: '', protocol_state: 'END-OF-MESSAGE' }, want: 'fail' },
+  { name: 'CONNECT without HELO', check: 'helo_missing', attrs: { helo_name: '', protocol_state: 'CONNECT' }, want: 'skip' },
+  { name: 'EHLO state without HELO', check: 'helo_missing', attrs: { helo_name: '', protocol_state: 'EHLO' }, want: 'skip' },
+  { name: 'VRFY without HELO', check: 'helo_missing', attrs: { helo_name: '', protocol_state: 'VRFY' }, want: 'skip' },
+  { name: 'RCPT with HELO', check: 'helo_missing', want: 'pass', queries: 0 },
+  { name: 'HELO "." is given (invalid, not missing)', check: 'helo_missing', attrs: { helo_name: '.' }, want: 'pass' },
+]);
+
+runTable('helo_invalid', [
+  { name: 'valid name', check: 'helo_invalid', want: 'pass', queries: 0 },
+  { name: 'underscore', check: 'helo_invalid', attrs: { helo_name: 'mail_1.example.net' }, want: 'fail', reason: /invalid character "_"/ },
+  { name: 'leading hyphen', check: 'helo_invalid', attrs: { helo_name: '-mail.example.net' }, want: 'fail', reason: /hyphen/ },
+  { name: 'empty label', check: 'helo_invalid', attrs: { helo_name: 'mail..example.net' }, want: 'fail', reason: /empty label/ },
+  { name: 'HELO "."', check: 'helo_invalid', attrs: { helo_name: '.' }, want: 'fail', reason: /empty name/ },
+  { name: 'IPv6 literal without tag', check: 'helo_invalid', attrs: { helo_name: '[2001:db8::1]' }, want: 'fail', reason: /IPv6:/ },
+  { name: 'IPv6 literal', check: 'helo_invalid', attrs: { helo_name: '[IPv6:2001:db8::1]' }, want: 'pass' },
+  { name: 'general literal refused', check: 'helo_invalid', attrs: { helo_name: '[x-foo:bar]' }, want: 'fail', reason: /general address literal/ },
+  { name: 'bad octet', check: 'helo_invalid', attrs: { helo_name: '[192.0.2.256]' }, want: 'fail', reason: /octet/ },
+  { name: 'bare IP accepted (helo_not_fqdn judges)', check: 'helo_invalid', attrs: { helo_name: '192.0.2.1' }, want: 'pass' },
+  { name: 'IDN name', check: 'helo_invalid', attrs: { helo_name: 'bücher.example' }, want: 'pass' },
+  { name: 'trailing dot and case', check: 'helo_invalid', attrs: { helo_name: 'MAIL.Example.NET.' }, want: 'pass' },
+  { name: 'no HELO', check: 'helo_invalid', attrs: { helo_name: '' }, want: 'skip' },
+]);
+
+runTable('helo_not_fqdn', [
+  { name: 'FQDN', check: 'helo_not_fqdn', want: 'pass', queries: 0 },
+  { name: 'single label', check: 'helo_not_fqdn', attrs: { helo_name: 'mailserver' }, want: 'fail', reason: /no dot/ },
+  { name: 'localhost', check: 'helo_not_fqdn', attrs: { helo_name: 'localhost' }, want: 'fail' },
+  { name: 'numeric last label', check: 'helo_not_fqdn', attrs: { helo_name: 'host.123' }, want: 'fail', reason: /all-numeric/ },
+  { name: 'bare IPv4', check: 'helo_not_fqdn', attrs: { helo_name: '203.0.113.5' }, want: 'fail', reason: /bare IP.*\[203\.0\.113\.5\]/ },
+  { name: 'bare IPv6', check: 'helo_not_fqdn', attrs: { helo_name: '2001:db8:5::25' }, want: 'fail', reason: /\[IPv6:2001:db8:5::25\]/ },
+  { name: 'address literal', check: 'helo_not_fqdn', attrs: { helo_name: '[203.0.113.5]' }, want: 'pass' },
+  { name: 'trailing dot', check: 'helo_not_fqdn', attrs: { helo_name: 'mail.example.net.' }, want: 'pass' },
+  { name: 'invalid left to helo_invalid', check: 'helo_not_fqdn', attrs: { helo_name: 'bad_name' }, want: 'skip' },
+  { name: 'no HELO', check: 'helo_not_fqdn', attrs: { helo_name: '' }, want: 'skip' },
+]);
+
+runTable('helo_address_literal', [
+  { name: 'own IPv4 literal', check: 'helo_address_literal', attrs: { helo_name: '[203.0.113.5]' }, want: 'pass', queries: 0 },
+  { name: 'other IPv4 literal', check: 'helo_address_literal', attrs: { helo_name: '[203.0.113.99]' }, want: 'fail', reason: /not the client's address 203\.0\.113\.5/ },
+  { name: 'own IPv6 literal, other spelling', check: 'helo_address_literal', attrs: { client_address: '2001:db8:5::25', helo_name: '[IPv6:2001:DB8:5:0:0:0:0:25]' }, want: 'pass' },
+  { name: 'other IPv6 literal', check: 'helo_address_literal', attrs: { client_address: '2001:db8:5::25', helo_name: '[IPv6:2001:db8:5::26]' }, want: 'fail' },
+  { name: 'v4-mapped literal equals IPv4 client', check: 'helo_address_literal', attrs: { helo_name: '[IPv6:::ffff:203.0.113.5]' }, want: 'pass' },
+  { name: 'v4-mapped client equals IPv4 literal', check: 'helo_address_literal', attrs: { client_address: '::ffff:203.0.113.5', helo_name: '[203.0.113.5]' }, want: 'pass' },
+  { name: 'name, not a literal', check: 'helo_address_literal', want: 'skip' },
+  { name: 'unparsable client', check: 'helo_address_literal', attrs: { client_address: 'unknown', helo_name: '[203.0.113.5]' }, want: 'skip' },
+]);
+
+runTable('helo_private', [
+  { name: 'RFC 1918 literal', check: 'helo_private', attrs: { helo_name: '[10.0.0.1]' }, want: 'fail', reason: /private-use \(10\.0\.0\.0\/8, RFC 1918\)/, queries: 0 },
+  { name: 'CGNAT literal', check: 'helo_private', attrs: { helo_name: '[100.64.1.1]' }, want: 'fail', reason: /CGNAT/ },
+  { name: 'loopback literal', check: 'helo_private', attrs: { helo_name: '[127.0.0.1]' }, want: 'fail' },
+  { name: 'link-local IPv6 literal', check: 'helo_private', attrs: { helo_name: '[IPv6:fe80::1]' }, want: 'fail' },
+  { name: 'ULA IPv6 literal', check: 'helo_private', attrs: { helo_name: '[IPv6:fd00::1]' }, want: 'fail', reason: /unique-local/ },
+  { name: 'v4-mapped private literal', check: 'helo_private', attrs: { helo_name: '[IPv6:::ffff:192.168.1.1]' }, want: 'fail' },
+  { name: 'bare private IP', check: 'helo_private', attrs: { helo_name: '192.168.1.1' }, want: 'fail' },
+  { name: 'public literal', check: 'helo_private', attrs: { helo_name: '[8.8.8.8]' }, want: 'pass' },
+  { name: 'documentation literal counted public by override', check: 'helo_private', attrs: { helo_name: '[203.0.113.5]' }, want: 'pass', reason: /identity\.public_networks/ },
+  { name: 'documentation literal without override', check: 'helo_private', attrs: { helo_name: '[203.0.113.5]' }, config: CONFIG_NO_OVERRIDE, want: 'fail', reason: /TEST-NET-3/ },
+  { name: 'localhost', check: 'helo_private', attrs: { helo_name: 'localhost' }, want: 'fail', queries: 0 },
+  { name: '*.localhost', check: 'helo_private', attrs: { helo_name: 'foo.localhost' }, want: 'fail' },
+  { name: 'localhost.localdomain', check: 'helo_private', attrs: { helo_name: 'localhost.localdomain' }, want: 'fail' },
+  { name: '*.local', check: 'helo_private', attrs: { helo_name: 'printer.local' }, want: 'fail', reason: /RFC 6762/ },
+  { name: '*.lan', check: 'helo_private', attrs: { helo_name: 'pc.lan' }, want: 'fail' },
+  { name: '*.home.arpa', check: 'helo_private', attrs: { helo_name: 'router.home.arpa' }, want: 'fail', reason: /RFC 8375/ },
+  { name: '*.internal', check: 'helo_private', attrs: { helo_name: 'x.corp.internal' }, want: 'fail' },
+  { name: '*.invalid', check: 'helo_private', attrs: { helo_name: 'a.invalid' }, want: 'fail' },
+  { name: 'LOCALHOST. (case, dot)', check: 'helo_private', attrs: { helo_name: 'LOCALHOST.' }, want: 'fail' },
+  { name: 'lan is a label boundary match only', check: 'helo_private', attrs: { helo_name: 'mail.plan' }, zone: { 'mail.plan': { A: ['198.51.100.3'] } }, want: 'pass' },
+  { name: 'name resolving only to private', check: 'helo_private', attrs: { helo_name: 'mail.corp.example' }, zone: { 'mail.corp.example': { A: ['10.1.2.3'], AAAA: ['fd00::3'] } }, want: 'fail', reason: /only to internal/, queries: 2 },
+  { name: 'name with one global address', check: 'helo_private', attrs: { helo_name: 'mixed.example' }, zone: { 'mixed.example': { A: ['10.1.2.3'], AAAA: ['2001:db8::3'] } }, want: 'pass' },
+  { name: 'name without addresses', check: 'helo_private', attrs: { helo_name: 'nx.example' }, want: 'pass', reason: /helo_unknown/ },
+  { name: 'private A + AAAA SERVFAIL', check: 'helo_private', attrs: { helo_name: 'half.example' }, zone: { 'half.example': { A: ['10.1.2.3'], AAAA: 'SERVFAIL' } }, want: 'tempfail' },
+  { name: 'A TIMEOUT', check: 'helo_private', attrs: { helo_name: 'slow.example' }, zone: { 'slow.example': { A: 'TIMEOUT' } }, want: 'tempfail' },
+  { name: 'non-FQDN not looked up', check: 'helo_private', attrs: { helo_name: 'mailserver' }, want: 'skip', queries: 0 },
+  { name: 'good HELO', check: 'helo_private', want: 'pass' },
+]);
+
+runTable('helo_unknown', [
+  { name: 'has A', check: 'helo_unknown', want: 'pass', queries: 2 },
+  { name: 'AAAA only', check: 'helo_unknown', attrs: { helo_name: 'v6.example' }, zone: { 'v6.example': { AAAA: ['2001:db8::7'] } }, want: 'pass', queries: 2 },
+  { name: 'MX only', check: 'helo_unknown', attrs: { helo_name: 'mxonly.example' }, zone: { 'mxonly.example': { MX: [[10, 'mx.example.net']] } }, want: 'pass', queries: 3 },
+  { name: 'null MX counts as existing (Postfix)', check: 'helo_unknown', attrs: { helo_name: 'nullmx.example' }, want: 'pass' },
+  { name: 'NXDOMAIN', check: 'helo_unknown', attrs: { helo_name: 'nx.example' }, want: 'fail', reason: /no A, AAAA or MX/, queries: 3 },
+  { name: 'NODATA everywhere', check: 'helo_unknown', attrs: { helo_name: 'empty.example' }, want: 'fail' },
+  { name: 'A SERVFAIL beats not found', check: 'helo_unknown', attrs: { helo_name: 'sf.example' }, zone: { 'sf.example': { A: 'SERVFAIL' } }, want: 'tempfail' },
+  { name: 'MX TIMEOUT beats not found', check: 'helo_unknown', attrs: { helo_name: 'to.example' }, zone: { 'to.example': { MX: 'TIMEOUT' } }, want: 'tempfail' },
+  { name: 'AAAA REFUSED but A found', check: 'helo_unknown', attrs: { helo_name: 'ref.example' }, zone: { 'ref.example': { A: ['192.0.2.9'], AAAA: 'REFUSED' } }, want: 'pass' },
+  { name: 'IDN HELO looked up as A-label', check: 'helo_unknown', attrs: { helo_name: 'BÜCHER.example.' }, want: 'pass', reason: /xn--bcher-kva\.example/ },
+  { name: 'CNAME followed', check: 'helo_unknown', attrs: { helo_name: 'alias.example' }, zone: { 'alias.example': { CNAME: 'mail.example.net' } }, want: 'pass' },
+  { name: 'literal skipped', check: 'helo_unknown', attrs: { helo_name: '[203.0.113.5]' }, want: 'skip', queries: 0 },
+  { name: 'non-FQDN skipped', check: 'helo_unknown', attrs: { helo_name: 'mailserver' }, want: 'skip', queries: 0 },
+]);
+
+runTable('helo_mismatch', [
+  { name: 'HELO resolves to the client', check: 'helo_mismatch', want: 'pass', queries: 2 },
+  { name: 'IPv6 client, AAAA matches', check: 'helo_mismatch', attrs: { client_address: '2001:DB8:5:0::25' }, want: 'pass' },
+  { name: 'other address', check: 'helo_mismatch', attrs: { helo_name: 'out.example.net' }, want: 'fail', reason: /does not resolve to the client 203\.0\.113\.5/ },
+  { name: 'no records', check: 'helo_mismatch', attrs: { helo_name: 'nx.example' }, want: 'fail' },
+  { name: 'A TIMEOUT', check: 'helo_mismatch', attrs: { helo_name: 'slow.example' }, zone: { 'slow.example': { A: 'TIMEOUT', AAAA: ['2001:db8::1'] } }, want: 'tempfail' },
+  { name: 'literal skipped', check: 'helo_mismatch', attrs: { helo_name: '[203.0.113.5]' }, want: 'skip' },
+  { name: 'no HELO', check: 'helo_mismatch', attrs: { helo_name: '' }, want: 'skip' },
+]);
+
+runTable('helo_impersonation', [
+  { name: 'our name', check: 'helo_impersonation', attrs: { helo_name: 'mx.ours.example' }, want: 'fail', queries: 0 },
+  { name: 'our name, case and dot', check: 'helo_impersonation', attrs: { helo_name: 'MX.Ours.Example.' }, want: 'fail' },
+  { name: 'other name', check: 'helo_impersonation', want: 'pass' },
+  { name: 'our IPv4 address literal', check: 'helo_impersonation', attrs: { helo_name: '[198.51.100.25]' }, want: 'fail', reason: /my_addresses/ },
+  { name: 'our IPv6 address literal', check: 'helo_impersonation', attrs: { helo_name: '[IPv6:2001:db8:ffff:0::25]' }, want: 'fail' },
+  { name: 'the server_address as literal', check: 'helo_impersonation', attrs: { helo_name: '[198.51.100.1]' }, want: 'fail', reason: /server_address/ },
+  { name: 'the client own literal', check: 'helo_impersonation', attrs: { helo_name: '[203.0.113.5]' }, want: 'pass' },
+  { name: 'nothing configured', check: 'helo_impersonation', config: config(''), want: 'skip' },
+]);
+
+// ---- rDNS checks ----------------------------------------------------------------
+
+const V6_CLIENT = '2001:db8:5::25';
+
+runTable('rdns_missing', [
+  { name: 'PTR present', check: 'rdns_missing', want: 'pass', reason: /PTR 203\.0\.113\.5 -> mail\.example\.net/ },
+  { name: 'NXDOMAIN', check: 'rdns_missing', attrs: { client_address: '198.51.100.77' }, want: 'fail', reason: /NXDOMAIN/, queries: 1 },
+  { name: 'NODATA', check: 'rdns_missing', attrs: { client_address: '198.51.100.78' }, zone: { '198.51.100.78': {} }, want: 'fail', reason: /NODATA/ },
+  { name: 'SERVFAIL', check: 'rdns_missing', attrs: { client_address: '198.51.100.79' }, zone: { '198.51.100.79': { PTR: 'SERVFAIL' } }, want: 'tempfail' },
+  { name: 'TIMEOUT', check: 'rdns_missing', attrs: { client_address: '198.51.100.79' }, zone: { '198.51.100.79': 'TIMEOUT' }, want: 'tempfail' },
+  { name: 'IPv6 client, ip6.arpa PTR', check: 'rdns_missing', attrs: { client_address: V6_CLIENT }, want: 'pass' },
+  { name: 'unparsable client', check: 'rdns_missing', attrs: { client_address: 'unknown' }, want: 'skip', queries: 0 },
+]);
+
+runTable('rdns_unconfirmed', [
+  { name: 'confirmed', check: 'rdns_unconfirmed', want: 'pass', ptr: 'mail.example.net', reason: /A mail\.example\.net -> 203\.0\.113\.5/, queries: 2 },
+  { name: 'PTR name resolves elsewhere', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.7' }, zone: { '198.51.100.7': { PTR: ['mail.example.net'] } }, want: 'fail', reason: /no PTR name resolves back/ },
+  { name: 'PTR name NXDOMAIN', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.7' }, zone: { '198.51.100.7': { PTR: ['gone.example'] } }, want: 'fail' },
+  { name: 'no PTR fails too (Postfix reject_unknown_client_hostname)', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.77' }, want: 'fail', reason: /no PTR name/ },
+  { name: 'forward TIMEOUT is tempfail', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.7' }, zone: { '198.51.100.7': { PTR: ['slow.example'] }, 'slow.example': { A: 'TIMEOUT' } }, want: 'tempfail' },
+  { name: 'PTR SERVFAIL', check: 'rdns_unconfirmed', zone: { '203.0.113.5': { PTR: 'SERVFAIL' } }, want: 'tempfail' },
+  {
+    name: 'several PTR names, the second confirms', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.8' },
+    zone: { '198.51.100.8': { PTR: ['other.example', 'real.example'] }, 'other.example': { A: ['198.51.100.9'] }, 'real.example': { A: ['198.51.100.8'] } },
+    want: 'pass', ptr: 'real.example', queries: 3,
+  },
+  {
+    name: 'a confirmed name beats a tempfailed one', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.8' },
+    zone: { '198.51.100.8': { PTR: ['slow.example', 'real.example'] }, 'slow.example': { A: 'SERVFAIL' }, 'real.example': { A: ['198.51.100.8'] } },
+    want: 'pass', ptr: 'real.example',
+  },
+  {
+    name: 'only dns.max_ptr_names (3) names are checked', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.8' },
+    zone: {
+      '198.51.100.8': { PTR: ['n1.example', 'n2.example', 'n3.example', 'n4.example'] },
+      'n1.example': { A: ['198.51.100.1'] }, 'n2.example': { A: ['198.51.100.2'] }, 'n3.example': { A: ['198.51.100.3'] }, 'n4.example': { A: ['198.51.100.8'] },
+    },
+    want: 'fail', reason: /n4\.example \(beyond dns\.max_ptr_names=3\)/, queries: 4,
+  },
+  {
+    name: 'CNAME-chained PTR target (resolver follows)', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.10' },
+    zone: { '198.51.100.10': { PTR: ['alias.example'] }, 'alias.example': { CNAME: 'host.example' }, 'host.example': { A: ['198.51.100.10'] } },
+    want: 'pass', ptr: 'alias.example',
+  },
+  {
+    name: 'RFC 2317 classless PTR through a CNAME', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.11' },
+    zone: { '198.51.100.11': { CNAME: '11.0/26.100.51.198.in-addr.arpa' }, '11.0/26.100.51.198.in-addr.arpa': { PTR: ['h11.example'] }, 'h11.example': { A: ['198.51.100.11'] } },
+    want: 'pass', ptr: 'h11.example',
+  },
+  {
+    name: 'PTR answer with case and trailing dot', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.12' },
+    zone: { '198.51.100.12': { PTR: ['H12.Example.'] }, 'h12.example': { A: ['198.51.100.12'] } },
+    want: 'pass', ptr: 'h12.example',
+  },
+  { name: 'numeric PTR target ignored', check: 'rdns_unconfirmed', attrs: { client_address: '198.51.100.13' }, zone: { '198.51.100.13': { PTR: ['198.51.100.13'] } }, want: 'fail', reason: /not a host name/, queries: 1 },
+  { name: 'IPv6 client confirmed by AAAA', check: 'rdns_unconfirmed', attrs: { client_address: V6_CLIENT }, want: 'pass', ptr: 'mail.example.net', reason: /AAAA mail\.example\.net -> 2001:db8:5::25/ },
+  {
+    name: 'IPv6 client: only A would match -> fail', check: 'rdns_unconfirmed', attrs: { client_address: '2001:db8:6::1' },
+    zone: { '2001:db8:6::1': { PTR: ['v4only.example'] }, 'v4only.example': { A: ['203.0.113.5'] } }, want: 'fail',
+  },
+  { name: 'v4-mapped client judged as IPv4', check: 'rdns_unconfirmed', attrs: { client_address: '::ffff:203.0.113.5' }, want: 'pass', ptr: 'mail.example.net' },
+]);
+
+runTable('rdns_generic', [
+  // haraka-net-utils dynamic_rdns vectors
+  { name: 'host-109-168-232-131.stv.ru', check: 'rdns_generic', attrs: { client_address: '109.168.232.131' }, zone: { '109.168.232.131': { PTR: ['host-109-168-232-131.stv.ru'] }, 'host-109-168-232-131.stv.ru': { A: ['109.168.232.131'] } }, want: 'fail', ptr: 'host-109-168-232-131.stv.ru', reason: /octets 109-168-232-131/ },
+  { name: '0x3ec6ec81.inet.dsl.telianet.dk', check: 'rdns_generic', attrs: { client_address: '62.198.236.129' }, zone: { '62.198.236.129': { PTR: ['0x3ec6ec81.inet.dsl.telianet.dk'] }, '0x3ec6ec81.inet.dsl.telianet.dk': { A: ['62.198.236.129'] } }, want: 'fail', reason: /hex 3ec6ec81/ },
+  { name: 'mail-ww0-f53.google.com', check: 'rdns_generic', attrs: { client_address: '74.125.82.53' }, zone: { '74.125.82.53': { PTR: ['mail-ww0-f53.google.com'] }, 'mail-ww0-f53.google.com': { A: ['74.125.82.53'] } }, want: 'pass' },
+  { name: 'dns.google', check: 'rdns_generic', attrs: { client_address: '8.8.8.8' }, zone: { '8.8.8.8': { PTR: ['dns.google'] }, 'dns.google': { A: ['8.8.8.8'] } }, want: 'pass', reason: /no host part/ },
+  { name: 'good mail server', check: 'rdns_generic', want: 'pass', ptr: 'mail.example.net' },
+  { name: 'pool word', check: 'rdns_generic', attrs: { client_address: '198.51.100.40' }, zone: { '198.51.100.40': { PTR: ['adsl-line.pool3.isp.example'] }, 'adsl-line.pool3.isp.example': { A: ['198.51.100.40'] } }, want: 'fail', reason: /adsl/ },
+  { name: 'unconfirmed name is not judged', check: 'rdns_generic', attrs: { client_address: '198.51.100.41' }, zone: { '198.51.100.41': { PTR: ['dyn-198-51-100-41.isp.example'] } }, want: 'skip' },
+  { name: 'forward tempfail', check: 'rdns_generic', attrs: { client_address: '198.51.100.41' }, zone: { '198.51.100.41': { PTR: ['dyn-198-51-100-41.isp.example'] }, 'dyn-198-51-100-41.isp.example': { A: 'SERVFAIL' } }, want: 'tempfail' },
+  {
+    name: 'a clean confirmed name beats a generic one', check: 'rdns_generic', attrs: { client_address: '198.51.100.42' },
+    zone: { '198.51.100.42': { PTR: ['dsl-42.isp.example', 'mail.shop.example'] }, 'dsl-42.isp.example': { A: ['198.51.100.42'] }, 'mail.shop.example': { A: ['198.51.100.42'] } },
+    want: 'pass', ptr: 'mail.shop.example',
+  },
+  { name: 'IPv6 generic name', check: 'rdns_generic', attrs: { client_address: '2001:db8:1:2::42' }, zone: { '2001:db8:1:2::42': { PTR: ['2001-db8-1-2--42.cust.isp.example'] }, '2001-db8-1-2--42.cust.isp.example': { AAAA: ['2001:db8:1:2::42'] } }, want: 'fail' },
+  { name: 'unparsable client', check: 'rdns_generic', attrs: { client_address: 'unknown' }, want: 'skip' },
+]);
+
+t.test('generic-rdns heuristics', async (tt) => {
+  const ip = (s: string) => parseIp(s)!;
+  const vectors: Array<[string, string, boolean]> = [
+    ['host-109-168-232-131.stv.ru', '109.168.232.131', true],
+    ['0x3ec6ec81.inet.dsl.telianet.dk', '62.198.236.129', true],
+    ['mail-ww0-f53.google.com', '74.125.82.53', false],
+    ['dns.google', '8.8.8.8', false],
+    ['c-73-1-2-3.hsd1.ca.comcast.net', '73.1.2.3', true],
+    ['pool-71-163-12-34.washdc.fios.verizon.net', '71.163.12.34', true],
+    ['34.12.163.71.dyn.example.net', '71.163.12.34', true], // reversed, dotted
+    ['ip071163012034.isp.example', '71.163.12.34', true], // zero-padded digits
+    ['p5b0e1234.dip0.t-ipconnect.de', '91.14.18.52', true], // hex inside a token
+    ['static-73-1-2-3.isp.example', '73.1.2.3', false], // static exempt
+    ['mx1.dsl.isp.example', '73.1.2.3', false], // mx host part exempt
+    ['smtp-out.cable.isp.example', '73.1.2.3', false],
+    ['mail.dyni.net', '203.0.113.5', false], // "dyn" only in the registered domain
+    ['server1.dynamic-hosting.example', '203.0.113.5', false],
+    ['dhcp-12.campus.example.edu', '203.0.113.5', true],
+    ['ppp123.isp.co.uk', '203.0.113.5', true],
+    ['mail.example.co.uk', '203.0.113.5', false],
+    ['out-3.mta.example.com', '203.0.113.5', false],
+  ];
+  for (const [name, addr, generic] of vectors) {
+    const v = judgeGenericName(name, ip(addr));
+    tt.equal(v.generic, generic, `${name} (${addr}) generic=${generic}: ${v.why}`);
+  }
+});
+
+runTable('rdns_helo_mismatch', [
+  { name: 'equal', check: 'rdns_helo_mismatch', want: 'pass', ptr: 'mail.example.net' },
+  { name: 'same registered domain', check: 'rdns_helo_mismatch', attrs: { helo_name: 'relay.example.net' }, want: 'pass', reason: /both in example\.net/ },
+  { name: 'different domains', check: 'rdns_helo_mismatch', attrs: { helo_name: 'mail.other.example' }, want: 'fail', ptr: 'mail.example.net' },
+  {
+    name: 'public suffix aware (co.uk)', check: 'rdns_helo_mismatch', attrs: { client_address: '198.51.100.50', helo_name: 'mx.other.co.uk' },
+    zone: { '198.51.100.50': { PTR: ['mail.example.co.uk'] }, 'mail.example.co.uk': { A: ['198.51.100.50'] } }, want: 'fail', reason: /example\.co\.uk.*other\.co\.uk/,
+  },
+  {
+    name: 'same domain under co.uk', check: 'rdns_helo_mismatch', attrs: { client_address: '198.51.100.50', helo_name: 'smtp.example.co.uk' },
+    zone: { '198.51.100.50': { PTR: ['mail.example.co.uk'] }, 'mail.example.co.uk': { A: ['198.51.100.50'] } }, want: 'pass',
+  },
+  { name: 'lab TLD handled', check: 'rdns_helo_mismatch', attrs: { client_address: '198.51.100.51', helo_name: 'b.foo.test' }, zone: { '198.51.100.51': { PTR: ['a.foo.test'] }, 'a.foo.test': { A: ['198.51.100.51'] } }, want: 'pass' },
+  { name: 'HELO literal', check: 'rdns_helo_mismatch', attrs: { helo_name: '[203.0.113.5]' }, want: 'skip', queries: 0 },
+  { name: 'no confirmed PTR', check: 'rdns_helo_mismatch', attrs: { client_address: '198.51.100.77' }, want: 'skip' },
+  { name: 'PTR TIMEOUT', check: 'rdns_helo_mismatch', zone: { '203.0.113.5': 'TIMEOUT' }, want: 'tempfail' },
+]);
+
+// ---- client ---------------------------------------------------------------------
+
+runTable('client_private', [
+  { name: 'RFC 1918', check: 'client_private', attrs: { client_address: '10.1.2.3' }, want: 'fail', reason: /private-use/, queries: 0 },
+  { name: 'CGNAT', check: 'client_private', attrs: { client_address: '100.64.0.1' }, want: 'fail' },
+  { name: 'v4-mapped private', check: 'client_private', attrs: { client_address: '::ffff:10.0.0.1' }, want: 'fail' },
+  { name: 'v4-mapped public', check: 'client_private', attrs: { client_address: '::ffff:8.8.8.8' }, want: 'pass' },
+  { name: 'link-local IPv6', check: 'client_private', attrs: { client_address: 'fe80::1' }, want: 'fail' },
+  { name: 'ULA', check: 'client_private', attrs: { client_address: 'fd12:3456::1' }, want: 'fail' },
+  { name: 'global IPv6', check: 'client_private', attrs: { client_address: '2606:4700:4700::1111' }, want: 'pass' },
+  { name: 'documentation range, override', check: 'client_private', want: 'pass' },
+  { name: 'documentation range, no override', check: 'client_private', config: CONFIG_NO_OVERRIDE, want: 'fail', reason: /RFC 5737/ },
+  { name: 'IPv6 documentation, no override', check: 'client_private', attrs: { client_address: V6_CLIENT }, config: CONFIG_NO_OVERRIDE, want: 'fail', reason: /RFC 3849/ },
+  { name: 'unparsable', check: 'client_private', attrs: { client_address: 'unknown' }, want: 'skip' },
+]);
+
+// ---- sender ---------------------------------------------------------------------
+
+const SRS = 'SRS0=HHH=TT=gmail.com=user@forwarder.example';
+
+runTable('sender_domain_unknown', [
+  { name: 'has MX', check: 'sender_domain_unknown', want: 'pass', queries: 1 },
+  { name: 'NXDOMAIN: one query', check: 'sender_domain_unknown', attrs: { sender: 'a@nx.example' }, want: 'fail', reason: /does not exist/, queries: 1 },
+  { name: 'implicit MX (A only)', check: 'sender_domain_unknown', attrs: { sender: 'a@a-only.example' }, want: 'pass', reason: /implicit MX/, queries: 3 },
+  { name: 'no MX, no address', check: 'sender_domain_unknown', attrs: { sender: 'a@empty.example' }, want: 'fail', reason: /no MX, A or AAAA/ },
+  { name: 'MX SERVFAIL but A found', check: 'sender_domain_unknown', attrs: { sender: 'a@sf.example' }, zone: { 'sf.example': { MX: 'SERVFAIL', A: ['192.0.2.4'] } }, want: 'pass' },
+  { name: 'MX SERVFAIL, no address', check: 'sender_domain_unknown', attrs: { sender: 'a@sf.example' }, zone: { 'sf.example': { MX: 'SERVFAIL' } }, want: 'tempfail' },
+  { name: 'MX NODATA, A TIMEOUT', check: 'sender_domain_unknown', attrs: { sender: 'a@to.example' }, zone: { 'to.example': { A: 'TIMEOUT' } }, want: 'tempfail' },
+  { name: 'null sender', check: 'sender_domain_unknown', attrs: { sender: '' }, want: 'skip', queries: 0 },
+  { name: 'null sender <>', check: 'sender_domain_unknown', attrs: { sender: '<>' }, want: 'skip' },
+  { name: 'address literal domain', check: 'sender_domain_unknown', attrs: { sender: 'a@[192.0.2.1]' }, want: 'skip', queries: 0 },
+  { name: 'SRS sender: the forwarder domain is judged', check: 'sender_domain_unknown', attrs: { sender: SRS }, want: 'pass', reason: /forwarder\.example/ },
+  { name: 'IDN sender domain', check: 'sender_domain_unknown', attrs: { sender: 'a@bücher.example' }, want: 'pass', reason: /xn--bcher-kva/ },
+  { name: 'case and trailing dot', check: 'sender_domain_unknown', attrs: { sender: 'Alice@EXAMPLE.Net.' }, want: 'pass', reason: /^example\.net has MX/ },
+  { name: 'malformed domain not looked up', check: 'sender_domain_unknown', attrs: { sender: 'a@bad..example' }, want: 'fail', queries: 0 },
+]);
+
+runTable('sender_null_mx', [
+  { name: 'null MX', check: 'sender_null_mx', attrs: { sender: 'a@nullmx.example' }, want: 'fail', reason: /MX nullmx\.example -> 0 \./, queries: 1 },
+  { name: 'any root MX counts (Postfix)', check: 'sender_null_mx', attrs: { sender: 'a@nullmx-mixed.example' }, want: 'fail' },
+  { name: 'normal MX', check: 'sender_null_mx', want: 'pass' },
+  { name: 'no MX', check: 'sender_null_mx', attrs: { sender: 'a@a-only.example' }, want: 'pass' },
+  { name: 'MX SERVFAIL', check: 'sender_null_mx', zone: { 'example.net': { MX: 'SERVFAIL' } }, want: 'tempfail' },
+  { name: 'null sender', check: 'sender_null_mx', attrs: { sender: '' }, want: 'skip' },
+]);
+
+runTable('sender_mx_bogus', [
+  { name: 'usable MX: MX + A/AAAA of the first host', check: 'sender_mx_bogus', want: 'pass', queries: 3 },
+  { name: 'MX localhost', check: 'sender_mx_bogus', attrs: { sender: 'a@bogus.example' }, zone: { 'bogus.example': { MX: [[10, 'localhost']] }, localhost: { A: ['127.0.0.1'], AAAA: ['::1'] } }, want: 'fail', reason: /loopback/ },
+  { name: 'MX host private only', check: 'sender_mx_bogus', attrs: { sender: 'a@corp.example' }, zone: { 'corp.example': { MX: [[10, 'mx.corp.example']] }, 'mx.corp.example': { A: ['10.0.0.25'] } }, want: 'fail', reason: /only internal/ },
+  { name: 'MX host does not resolve', check: 'sender_mx_bogus', attrs: { sender: 'a@stale.example' }, zone: { 'stale.example': { MX: [[10, 'gone.stale.example']] } }, want: 'fail', reason: /no A\/AAAA/ },
+  { name: 'MX target is an IP address', check: 'sender_mx_bogus', attrs: { sender: 'a@ipmx.example' }, zone: { 'ipmx.example': { MX: [[10, '192.0.2.25']] } }, want: 'fail', reason: /not a host name/, queries: 1 },
+  {
+    name: 'first host bad, second good', check: 'sender_mx_bogus', attrs: { sender: 'a@two.example' },
+    zone: { 'two.example': { MX: [[20, 'mx.example.net'], [10, 'gone.two.example']] } }, want: 'pass', reason: /mx\.example\.net has a global address/, queries: 5,
+  },
+  { name: 'MX host SERVFAIL', check: 'sender_mx_bogus', attrs: { sender: 'a@sf.example' }, zone: { 'sf.example': { MX: [[10, 'mx.sf.example']] }, 'mx.sf.example': { A: 'SERVFAIL', AAAA: 'SERVFAIL' } }, want: 'tempfail' },
+  { name: 'implicit MX with a private address', check: 'sender_mx_bogus', attrs: { sender: 'a@priv.example' }, zone: { 'priv.example': { A: ['192.168.1.1'] } }, want: 'fail', reason: /implicit MX/ },
+  { name: 'implicit MX with a global address', check: 'sender_mx_bogus', attrs: { sender: 'a@a-only.example' }, want: 'pass' },
+  { name: 'IPv6-only MX host', check: 'sender_mx_bogus', attrs: { sender: 'a@v6.example' }, zone: { 'v6.example': { MX: [[10, 'mx6.v6.example']] }, 'mx6.v6.example': { AAAA: ['2001:db8:6::25'] } }, want: 'pass' },
+  { name: 'null MX left to sender_null_mx', check: 'sender_mx_bogus', attrs: { sender: 'a@nullmx.example' }, want: 'skip' },
+  { name: 'NXDOMAIN left to sender_domain_unknown', check: 'sender_mx_bogus', attrs: { sender: 'a@nx.example' }, want: 'skip' },
+  { name: 'no MX no A left to sender_domain_unknown', check: 'sender_mx_bogus', attrs: { sender: 'a@empty.example' }, want: 'skip' },
+  { name: 'null sender', check: 'sender_mx_bogus', attrs: { sender: '' }, want: 'skip' },
+]);
+
+runTable('sender_mx_required', [
+  { name: 'has MX', check: 'sender_mx_required', want: 'pass' },
+  { name: 'A only', check: 'sender_mx_required', attrs: { sender: 'a@a-only.example' }, want: 'fail', reason: /NODATA/ },
+  { name: 'NXDOMAIN', check: 'sender_mx_required', attrs: { sender: 'a@nx.example' }, want: 'fail' },
+  { name: 'MX TIMEOUT', check: 'sender_mx_required', zone: { 'example.net': { MX: 'TIMEOUT' } }, want: 'tempfail' },
+  { name: 'null sender', check: 'sender_mx_required', attrs: { sender: '' }, want: 'skip' },
+]);
+
+runTable('client_not_sender_mx', [
+  { name: 'client is the MX', check: 'client_not_sender_mx', attrs: { client_address: '203.0.113.25' }, want: 'pass', queries: 2 },
+  { name: 'client is not an MX', check: 'client_not_sender_mx', want: 'fail', reason: /not an address of any MX host/ },
+  { name: 'IPv6 client is the MX', check: 'client_not_sender_mx', attrs: { client_address: '2001:db8:5::26' }, want: 'pass', reason: /AAAA mx\.example\.net/ },
+  { name: 'implicit MX', check: 'client_not_sender_mx', attrs: { client_address: '192.0.2.80', sender: 'a@a-only.example' }, want: 'pass' },
+  { name: 'MX host TIMEOUT', check: 'client_not_sender_mx', zone: { 'mx.example.net': { A: 'TIMEOUT' } }, want: 'tempfail' },
+  { name: 'null sender', check: 'client_not_sender_mx', attrs: { sender: '' }, want: 'skip' },
+  { name: 'null MX', check: 'client_not_sender_mx', attrs: { sender: 'a@nullmx.example' }, want: 'skip' },
+]);
+
+const GOOGLE = { client_address: '209.85.221.53', helo_name: 'mail-wr1-f53.google.com', sender: 'someone@gmail.com' };
+
+runTable('sender_provider_forgery', [
+  { name: 'gmail.com from Google', check: 'sender_provider_forgery', attrs: GOOGLE, want: 'pass', ptr: 'mail-wr1-f53.google.com', queries: 2 },
+  { name: 'gmail.com from elsewhere', check: 'sender_provider_forgery', attrs: { sender: 'someone@gmail.com' }, want: 'fail', ptr: 'mail.example.net', reason: /not under google\.com/ },
+  { name: 'label boundary: evilgoogle.com', check: 'sender_provider_forgery', attrs: { client_address: '198.51.100.66', sender: 'x@gmail.com' }, want: 'fail' },
+  { name: 'no PTR', check: 'sender_provider_forgery', attrs: { client_address: '198.51.100.77', sender: 'x@gmail.com' }, want: 'fail', reason: /no confirmed PTR/ },
+  {
+    name: 'unconfirmed google.com PTR', check: 'sender_provider_forgery', attrs: { client_address: '198.51.100.67', sender: 'x@googlemail.com' },
+    zone: { '198.51.100.67': { PTR: ['fake.google.com'] }, 'fake.google.com': { A: ['142.250.1.1'] } }, want: 'fail',
+  },
+  { name: 'PTR SERVFAIL', check: 'sender_provider_forgery', attrs: { ...GOOGLE, client_address: '198.51.100.68' }, zone: { '198.51.100.68': { PTR: 'SERVFAIL' } }, want: 'tempfail' },
+  { name: 'forward TIMEOUT', check: 'sender_provider_forgery', attrs: GOOGLE, zone: { 'mail-wr1-f53.google.com': { A: 'TIMEOUT' } }, want: 'tempfail' },
+  { name: 'yahoo.co.uk matches yahoo.*', check: 'sender_provider_forgery', attrs: { sender: 'x@yahoo.co.uk' }, want: 'fail', reason: /"yahoo\.\*"/ },
+  {
+    name: 'yahoo.de from Yahoo', check: 'sender_provider_forgery', attrs: { client_address: '198.51.100.70', sender: 'x@YAHOO.DE' },
+    zone: { '198.51.100.70': { PTR: ['sonic310-21.consmr.mail.ne1.yahoo.com'] }, 'sonic310-21.consmr.mail.ne1.yahoo.com': { A: ['198.51.100.70'] } }, want: 'pass',
+  },
+  {
+    name: 'outlook.com from protection.outlook.com (IPv6)', check: 'sender_provider_forgery', attrs: { client_address: '2001:db8:7::1', sender: 'x@outlook.com' },
+    zone: { '2001:db8:7::1': { PTR: ['mail-sn1nam02on0613.outbound.protection.outlook.com'] }, 'mail-sn1nam02on0613.outbound.protection.outlook.com': { AAAA: ['2001:db8:7::1'] } }, want: 'pass',
+  },
+  { name: 'yahoo.test is no public suffix', check: 'sender_provider_forgery', attrs: { sender: 'x@yahoo.test' }, want: 'skip' },
+  { name: 'subdomain of a provider is not the provider', check: 'sender_provider_forgery', attrs: { sender: 'x@eu.gmail.com' }, want: 'skip' },
+  { name: 'SRS sender judged by the forwarder domain', check: 'sender_provider_forgery', attrs: { sender: SRS }, want: 'skip', queries: 0 },
+  { name: 'not a provider', check: 'sender_provider_forgery', want: 'skip', queries: 0 },
+  { name: 'null sender', check: 'sender_provider_forgery', attrs: { sender: '' }, want: 'skip' },
+  { name: 'configured table', check: 'sender_provider_forgery', attrs: { sender: 'x@example.org' }, config: config(`${TEST_YAML}providers:\n  example.org: [example.net]\n`), want: 'pass' },
+]);
+
+t.test('providers table matching', async (tt) => {
+  const table = { 'gmail.com': ['google.com'], 'yahoo.*': ['yahoo.com'], 'Hotmail.*': ['outlook.com'] };
+  tt.equal(matchProvider(table, 'gmail.com')?.key, 'gmail.com');
+  tt.equal(matchProvider(table, 'yahoo.com')?.key, 'yahoo.*');
+  tt.equal(matchProvider(table, 'yahoo.com.br')?.key, 'yahoo.*');
+  tt.equal(matchProvider(table, 'hotmail.fr')?.key, 'hotmail.*');
+  tt.equal(matchProvider(table, 'mail.yahoo.com'), null, 'subdomain');
+  tt.equal(matchProvider(table, 'notyahoo.com'), null);
+  tt.equal(matchProvider(table, 'yahoo.example'), null, 'unknown TLD');
+});
+
+// ---- properties across all checks ----------------------------------------------
+
+/** A bad client: every DNS-dependent check fails for it with a healthy DNS. */
+const BAD_ZONE: Zone = {
+  ...ZONE,
+  '198.51.100.90': { PTR: ['dsl-90.pool.isp.example', 'other.isp.example'] },
+  'dsl-90.pool.isp.example': { A: ['198.51.100.90'] },
+  'other.isp.example': { A: ['198.51.100.91'] },
+  'helo.bad.example': { A: ['10.0.0.9'] },
+  'bogus.example': { MX: [[10, 'mx.bogus.example']] },
+  'mx.bogus.example': { A: ['10.0.0.25'] },
+};
+
+const SCENARIOS: ReadonlyArray<{ name: string; attrs: Record<string, string> }> = [
+  { name: 'bad client, bad HELO, bogus MX', attrs: { client_address: '198.51.100.90', helo_name: 'helo.bad.example', sender: 'x@bogus.example' } },
+  { name: 'gmail sender from a pool', attrs: { client_address: '198.51.100.90', helo_name: 'helo.bad.example', sender: 'x@gmail.com' } },
+  { name: 'unknown everything', attrs: { client_address: '198.51.100.77', helo_name: 'nx.example', sender: 'x@nx.example' } },
+  { name: 'null MX, no-MX HELO', attrs: { client_address: '198.51.100.77', helo_name: 'empty.example', sender: 'x@nullmx.example' } },
+  { name: 'implicit-MX sender', attrs: { client_address: '198.51.100.90', helo_name: 'mail.example.net', sender: 'x@a-only.example' } },
+  { name: 'good client', attrs: {} },
+  { name: 'good IPv6 client', attrs: { client_address: V6_CLIENT } },
+];
+
+t.test('a DNS tempfail never produces fail (every check, every query)', async (tt) => {
+  let failuresSeen = 0;
+  for (const sc of SCENARIOS) {
+    for (const c of CHECKS) {
+      // 1. healthy DNS: record the queries this check makes on its own
+      const healthy = new FakeDns(BAD_ZONE);
+      const base = await c.run(makeCtx(sc.attrs, healthy));
+      if (base.result === 'fail') failuresSeen++;
+      // 2. every query of the check answered SERVFAIL, TIMEOUT or REFUSED: never 'fail'
+      //    unless the check made no DNS query at all (syntax and address checks)
+      for (const failure of ['SERVFAIL', 'TIMEOUT', 'REFUSED'] as const) {
+        const dns = new FakeDns(BAD_ZONE);
+        dns.failWhen = () => failure;
+        const f = await c.run(makeCtx(sc.attrs, dns));
+        if (dns.count() > 0) tt.not(f.result, 'fail', `${sc.name}/${c.id}: all DNS ${failure} -> ${f.result} (${f.reason})`);
+        else tt.equal(f.result, base.result, `${sc.name}/${c.id}: no DNS used, same result`);
+      }
+      // 3. each single query failing in turn: a fail may only rest on answers that did not tempfail
+      for (let i = 0; i < healthy.calls.length; i++) {
+        const target = healthy.calls[i]!;
+        const dns = new FakeDns(BAD_ZONE);
+        dns.failWhen = (type, name) => (type === target.type && name === target.name ? 'SERVFAIL' : null);
+        const f = await c.run(makeCtx(sc.attrs, dns));
+        const consulted = dns.calls.some((x) => x.type === target.type && x.name === target.name);
+        if (f.result === 'fail') tt.notOk(consulted, `${sc.name}/${c.id}: fails although ${target.type} ${target.name} tempfailed (${f.reason})`);
+        else tt.pass(`${sc.name}/${c.id}: ${target.type} ${target.name} SERVFAIL -> ${f.result}`);
+      }
+    }
+  }
+  tt.ok(failuresSeen >= 15, `the scenarios exercise failing checks (${failuresSeen} fails with healthy DNS)`);
+});
+
+t.test('every check fails in the bad scenarios with healthy DNS', async (tt) => {
+  const failed = new Set<string>();
+  for (const sc of SCENARIOS) {
+    for (const c of CHECKS) {
+      const f = await c.run(makeCtx(sc.attrs, new FakeDns(BAD_ZONE)));
+      if (f.result === 'fail') failed.add(c.id);
+    }
+  }
+  const dnsChecks = ['helo_private', 'helo_unknown', 'helo_mismatch', 'rdns_missing', 'rdns_unconfirmed', 'rdns_generic', 'rdns_helo_mismatch',
+    'sender_domain_unknown', 'sender_null_mx', 'sender_mx_bogus', 'sender_mx_required', 'client_not_sender_mx', 'sender_provider_forgery'];
+  for (const id of dnsChecks) tt.ok(failed.has(id), `${id} fails in some scenario, so the tempfail property above is not vacuous`);
+});
+
+// ---- query counts: what the request memo saves ------------------------------------
+
+async function runAll(attrs: Record<string, string>, zone: Zone, ids?: readonly string[]) {
+  const dns = new FakeDns(zone);
+  const memo = new Map<string, Promise<unknown>>();
+  const checks = ids === undefined ? CHECKS : CHECKS.filter((c) => ids.includes(c.id));
+  const findings = await Promise.all(checks.map((c) => c.run(makeCtx(attrs, dns, CONFIG, memo))));
+  return { dns, memo, findings };
+}
+
+const DEFAULT_ON = CHECKS.filter((c) => c.defaults.action !== 'off').map((c) => c.id);
+
+t.test('query counts with the shared memo (cold cache)', async (tt) => {
+  // good IPv4 client, HELO = PTR name: PTR + A(ptr=helo) + AAAA(helo) + MX(sender) + A/AAAA(first MX host)
+  let r = await runAll({}, ZONE, DEFAULT_ON);
+  tt.equal(r.dns.count(), 6, `good client, HELO = PTR name: 6 queries ${JSON.stringify(r.dns.calls)}`);
+  tt.same(r.findings.filter((f) => f.result !== 'pass' && f.result !== 'skip'), [], 'a good client passes every default check');
+  const before = r.dns.count();
+  await Promise.all(CHECKS.map((c) => c.run(makeCtx({}, r.dns, CONFIG, r.memo))));
+  tt.equal(r.dns.count(), before, 'the same request again (all 19 checks, memo warm): no new query');
+  // all 19 checks, incl. the off-by-default ones: client_not_sender_mx reuses A(mx host)
+  r = await runAll({}, ZONE);
+  tt.equal(r.dns.count(), 6, 'all checks incl. sender_mx_required and client_not_sender_mx: still 6');
+  // HELO differs from the PTR name: + A/AAAA of the HELO
+  r = await runAll({ helo_name: 'relay.example.net' }, { ...ZONE, 'relay.example.net': { A: ['203.0.113.5'] } }, DEFAULT_ON);
+  tt.equal(r.dns.count(), 7, 'good client, HELO != PTR name: 7 queries');
+  // good IPv6 client: PTR(ip6.arpa) + AAAA(ptr=helo) + A(helo) + MX + A/AAAA(mx)
+  r = await runAll({ client_address: V6_CLIENT }, ZONE, DEFAULT_ON);
+  tt.equal(r.dns.count(), 6, 'good IPv6 client: 6 queries');
+  const ptrCall = r.dns.calls.find((c) => c.type === 'PTR');
+  tt.equal(ptrCall?.name, reverseName(V6_CLIENT), 'PTR asked under ip6.arpa');
+  tt.match(ptrCall?.name, /^5\.2\.0\.0(\.0){16}\.5\.0\.0\.0\.8\.b\.d\.0\.1\.0\.0\.2\.ip6\.arpa$/);
+  // a gmail sender from Google: no extra query for the provider check
+  r = await runAll(GOOGLE, ZONE, DEFAULT_ON);
+  tt.equal(r.dns.count(), 6, 'gmail sender from Google: 6 queries');
+  // bad client: no PTR, unknown HELO, sender NXDOMAIN: PTR + A/AAAA/MX(helo) + MX(sender)
+  r = await runAll({ client_address: '198.51.100.77', helo_name: 'nx.example', sender: 'x@nx-sender.example' }, ZONE, DEFAULT_ON);
+  tt.equal(r.dns.count(), 5, `bad client: 5 queries ${JSON.stringify(r.dns.calls)}`);
+  // every (type, name) asked at most once, whatever the mix
+  for (const sc of SCENARIOS) {
+    const x = await runAll(sc.attrs, BAD_ZONE);
+    const keys = x.dns.calls.map((c) => `${c.type} ${c.name}`);
+    tt.equal(new Set(keys).size, keys.length, `${sc.name}: no query repeated (${keys.length} queries)`);
+  }
+});
+
+t.test('a DnsLookup that rejects (a bug) becomes tempfail, not a crash', async (tt) => {
+  const broken: DnsLookup = {
+    a: () => Promise.reject(new Error('boom')),
+    aaaa: () => Promise.reject(new Error('boom')),
+    mx: () => Promise.reject(new Error('boom')),
+    ptr: () => Promise.reject(new Error('boom')),
+  };
+  for (const c of CHECKS) {
+    const f = await c.run(makeCtx({}, broken));
+    tt.not(f.result, 'fail', `${c.id}: ${f.result}`);
+  }
+});
