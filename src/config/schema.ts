@@ -22,6 +22,9 @@ import { CHECKS } from '../checks/index.js';
 import { limitsSpec } from '../limits/config.js';
 import type { CheckAction } from '../policy/types.js';
 
+/** RFC 5737 TEST-NET-1/2/3, RFC 3849 and RFC 9637 documentation prefixes. */
+export const DOCUMENTATION_NETWORKS = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32', '3fff::/20'];
+
 export const CHECK_ACTIONS = ['reject', 'defer', 'defer_if_permit', 'discard', 'hold', 'disconnect', 'warn', 'off'] as const satisfies readonly CheckAction[];
 
 // ---- leaf specs ----------------------------------------------------------------
@@ -174,7 +177,10 @@ export function buildConfigSpec() {
       obj({
         my_names: field(list(domainName), []),
         my_addresses: cidrs([]),
-        public_networks: cidrs([]),
+        // The documentation ranges (RFC 5737, RFC 3849, RFC 9637) never appear on the
+        // Internet, so judging them global costs nothing in production and lets
+        // examples, labs and tests use them as ordinary public addresses.
+        public_networks: cidrs(DOCUMENTATION_NETWORKS),
       }),
     ),
     allow: field(
