@@ -44,7 +44,8 @@ function config(yaml: string): Config {
 }
 
 const CONFIG = config(TEST_YAML);
-const CONFIG_NO_OVERRIDE = config(TEST_YAML.replace(/ {2}public_networks:.*\n/, ''));
+/** The strict IANA reading: no prefix declared public (the default declares the documentation ranges public). */
+const CONFIG_NO_OVERRIDE = config(TEST_YAML.replace(/ {2}public_networks:.*\n/, '  public_networks: []\n'));
 
 /** The shared lab zone. Rows add or replace names with `zone`. */
 const ZONE: Zone = {
