@@ -301,6 +301,8 @@ runTable('helo_missing', [
   { name: 'VRFY without HELO', check: 'helo_missing', attrs: { helo_name: '', protocol_state: 'VRFY' }, want: 'skip' },
   { name: 'RCPT with HELO', check: 'helo_missing', want: 'pass', queries: 0 },
   { name: 'HELO "." is given (invalid, not missing)', check: 'helo_missing', attrs: { helo_name: '.' }, want: 'pass' },
+  // Postfix always sends helo_name= (empty without HELO); an absent attribute means "unknown"
+  { name: 'RCPT, helo_name attribute absent', check: 'helo_missing', attrs: { helo_name: undefined as unknown as string }, want: 'skip', reason: /no helo_name attribute/ },
 ]);
 
 runTable('helo_invalid', [

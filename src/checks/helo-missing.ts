@@ -6,6 +6,11 @@
  * first". Before MAIL (CONNECT, EHLO/HELO, VRFY, ETRN ...) a missing name is
  * not yet an error: skip.
  *
+ * Absent is not empty: Postfix always sends `helo_name=` (empty when no
+ * HELO/EHLO was given). A request without the attribute at all did not come
+ * from Postfix's smtpd (a hand-written test, another MTA's client): we cannot
+ * tell whether HELO happened, so the check skips rather than refuse.
+ *
  * What can go wrong: nothing; no DNS.
  */
 import type { CheckDef } from '../policy/types.js';
@@ -23,6 +28,7 @@ export const heloMissing: CheckDef = {
   run(ctx) {
     if (heloForm(ctx.req, ctx.id).kind !== 'none') return finding(ID, 'pass', `HELO/EHLO given: ${ctx.id.helo || ctx.req.helo_name}`);
     const state = ctx.req.protocol_state;
+    if (ctx.req.attrs.helo_name === undefined) return finding(ID, 'skip', 'the request has no helo_name attribute (not sent by Postfix smtpd): HELO unknown');
     if (!TRANSACTION_STATES.has(state)) return finding(ID, 'skip', `no HELO/EHLO yet at ${state || 'an unknown state'} (only MAIL, RCPT, DATA, END-OF-MESSAGE need one)`);
     return finding(ID, 'fail', `no HELO/EHLO was given before ${state}`);
   },
