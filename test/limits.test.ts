@@ -3,7 +3,7 @@
 // distinct values, key normalisation, the limiter's RCPT / END-OF-MESSAGE flow on
 // the memory backend, backend failures, and the memory bound (1,000,000 keys).
 import t, { type Test } from 'tap';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigText, formatConfigError } from '../src/config/load.js';
@@ -130,7 +130,10 @@ t.test('crossCheck: cluster mode needs Redis; Redis files must be readable', asy
   chmodSync(pw, 0o600);
   const good = limitsOf(`limits:\n  backend: redis\n  redis:\n    password_file: ${pw}\n`);
   t.same(crossCheck({ workers: 1, limits: good }), [], 'readable password file');
-  const bad = limitsOf(`limits:\n  backend: redis\n  redis:\n    password_file: ${join(dir, 'missing')}\n    tls: { ca_file: ${join(dir, 'nope.pem')} }\n`);
+  // parsed without the loader, which runs crossCheck itself and would refuse it
+  const ctx = { issues: [] };
+  const bad = limitsSpec.parse({ backend: 'redis', redis: { password_file: join(dir, 'missing'), tls: { ca_file: join(dir, 'nope.pem') } } }, ['limits'], ctx) as LimitsConfig;
+  t.same(ctx.issues, []);
   const errs = crossCheck({ workers: 1, limits: bad });
   t.equal(errs.length, 2);
   t.match(errs[0], /password_file: cannot read .*ENOENT/);
@@ -503,4 +506,14 @@ t.test('memory backend: 1,000,000 distinct keys stay under max_keys', async (t) 
   t.equal(m2.sweep(T0 + 1001), 500, 'all drained after the window');
   t.equal(m2.size(), 0);
   await m2.close();
+});
+
+t.test('the YAML examples in docs/limits.md are valid configs', async (t) => {
+  const doc = readFileSync(join(process.cwd(), 'docs', 'limits.md'), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => !b.includes('{ ... }'));
+  t.ok(blocks.length >= 3, `${blocks.length} examples`);
+  for (const b of blocks) {
+    const r = loadConfigText(b, 'docs/limits.md');
+    t.ok(r.ok, r.ok ? `valid: ${b.split('\n').find((l) => l.includes('id:'))?.trim() ?? b.split('\n')[1]}` : r.errors.map(formatConfigError).join('\n'));
+  }
 });
