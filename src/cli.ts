@@ -8,12 +8,12 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error.
  */
-import { readFileSync, realpathSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PolicydError } from './errors.js';
 import { serveCommand } from './cli/serve.js';
 import { checkConfigCommand } from './cli/check-config.js';
+import { version } from './cli/version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -23,16 +23,7 @@ export const COMMANDS: Record<string, { run: Command; summary: string }> = {
   'check-config': { run: checkConfigCommand, summary: 'validate the config and print the effective settings' },
 };
 
-/** The package version, from the nearest package.json above this file (dist/ or build/src/). */
-export function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p)) return (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
-    dir = dirname(dir);
-  }
-  return 'unknown';
-}
+export { version };
 
 function usage(): string {
   const cmds = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(14)} ${c.summary}`).join('\n');

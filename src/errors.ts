@@ -48,6 +48,9 @@ export const ErrorCodes = {
   PI_DNS_DEADLINE: { text: 'the per-request DNS deadline (dns.deadline) passed', level: 'warn', effect: 'pending lookups count as tempfail' },
   // --- rate limits -------------------------------------------------------------
   PI_LIMITS_BACKEND_DOWN: { text: 'the rate-limit backend (Redis/Valkey) failed or timed out', level: 'warn', effect: "the rule's on_backend_failure applies (default: skip the rule, fail open)" },
+  // --- metrics -----------------------------------------------------------------
+  PI_METRICS_LISTEN_FAILED: { text: 'the metrics endpoint (metrics.listen) could not be opened', level: 'error', effect: 'the daemon serves Postfix without the metrics endpoint' },
+  PI_METRICS_SCRAPE_FAILED: { text: 'collecting the metrics for a scrape failed', level: 'warn', effect: 'that scrape gets HTTP 500; the policy service is unaffected' },
   // --- CLI -------------------------------------------------------------------
   PI_CLI_USAGE: { text: 'bad command line', level: 'error', effect: 'usage is printed; exit 64' },
   PI_INTERNAL: { text: 'an internal error that should not happen', level: 'error', effect: 'logged; the request gets the on_tempfail action' },

@@ -4,22 +4,77 @@
  * Signals: SIGTERM/SIGINT drain and exit 0 (bounded by server.shutdown_timeout,
  * logs flushed); SIGHUP re-reads the config file: a valid one takes effect for
  * new requests without dropping connections, an invalid one is logged with the
- * same file:line:col errors as check-config and the old config keeps serving;
- * SIGUSR1 writes the counters to the log. With `workers: N` (N > 1) the
- * primary forks N node:cluster workers that share the listeners, forwards
- * signals, and restarts a worker that dies.
+ * same file:line:col errors as check-config and the old config keeps serving
+ * (both counted in policyd_identity_config_reloads_total); SIGUSR1 writes the
+ * counters to the log (one `stats` line). With `workers: N` (N > 1) the
+ * primary forks N node:cluster workers that share the listeners, checks a new
+ * config before asking the workers to reload, forwards the other signals, and
+ * restarts a worker that dies.
+ *
+ * Metrics (metrics.listen): one process serves its own endpoint; with workers
+ * the primary serves it and merges every worker's metrics (metrics/cluster.ts).
+ * In --stdio mode (Postfix spawn, one process per connection) there is no
+ * endpoint. A metrics port that cannot be opened is logged
+ * (PI_METRICS_LISTEN_FAILED) and the daemon serves Postfix without it.
  *
  * Exit codes: 0 clean stop, 64 usage, 78 config error, 1 cannot listen.
  */
 import cluster from 'node:cluster';
 import { COMMON_OPTIONS, parse } from './args.js';
 import { configPath, loadFor } from './config-source.js';
+import { version } from './version.js';
 import { formatConfigError, type Overrides } from '../config/load.js';
 import { createLogger, flushLogger, type Logger } from '../log/logger.js';
 import { startDaemon, type Daemon } from '../server/daemon.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { PolicydError } from '../errors.js';
+import { Metrics } from '../metrics/metrics.js';
+import { startMetricsServer, type MetricsServer, type Exposition } from '../metrics/http.js';
+import { answerPrimary, clusterCollector } from '../metrics/cluster.js';
 import type { Config } from '../config/types.js';
+
+/** createRuntime with the metrics hooks: check results per finding, the resolver's counters. */
+async function buildRuntime(config: Config, log: Logger, metrics: Metrics): Promise<Runtime> {
+  const rt = await createRuntime(config, log, { onFinding: metrics.observeFinding });
+  // read at scrape time; after a reload the old resolver's numbers keep counting
+  const stats = rt.dns.stats;
+  metrics.trackDns(() => stats);
+  return rt;
+}
+
+async function openMetricsEndpoint(config: Config, source: Exposition, log: () => Logger): Promise<MetricsServer | null> {
+  if (config.metrics.listen === null) return null;
+  try {
+    const srv = await startMetricsServer(config.metrics.listen, source, log);
+    log().info({ metrics: `http://${srv.address}/metrics` }, 'metrics endpoint listening');
+    return srv;
+  } catch (e) {
+    log().error({ code: 'PI_METRICS_LISTEN_FAILED', err: (e as Error).message }, 'cannot open the metrics endpoint; serving without it');
+    return null;
+  }
+}
+
+function warnIfMetricsMoved(log: Logger, before: Config, after: Config): void {
+  const a = before.metrics.listen?.text ?? null;
+  const b = after.metrics.listen?.text ?? null;
+  if (a !== b) log.warn({ before: a, after: b }, 'metrics.listen changes need a restart; keeping the current metrics endpoint');
+}
+
+/**
+ * Load the config again for SIGHUP. Invalid: log the same file:line:col lines
+ * as check-config (PI_CONFIG_RELOAD_FAILED), count it, return null — the old
+ * config keeps serving.
+ */
+function loadForReload(explicit: string | undefined, overrides: Overrides, log: Logger, metrics: Metrics): Config | null {
+  const nr = loadFor(explicit, overrides);
+  if (nr.ok) return nr.config;
+  metrics.observeReload(false);
+  log.error(
+    { code: 'PI_CONFIG_RELOAD_FAILED', errors: nr.errors.map(formatConfigError) },
+    'reload refused: the new config is invalid; the old config keeps serving',
+  );
+  return null;
+}
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON_OPTIONS, stdio: { type: 'boolean' } });
@@ -40,12 +95,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   if (config.source.startsWith('<')) log.warn({ path: '/etc/policyd-identity/policyd-identity.yaml' }, 'no config file: running on the embedded defaults');
 
-  if (!stdio && config.workers > 1 && cluster.isPrimary) return runPrimary(config, log, argv);
+  if (!stdio && config.workers > 1 && cluster.isPrimary) return runPrimary(config, log, values.config, overrides);
 
-  let runtime: Runtime = await createRuntime(config, log);
+  const metrics = new Metrics({ role: cluster.isWorker ? 'worker' : 'single', version: version() });
+  let runtime: Runtime = await buildRuntime(config, log, metrics);
   let daemon: Daemon;
   try {
-    daemon = await startDaemon({ config, log, decider: runtime.decider, stdio });
+    daemon = await startDaemon({ config, log, decider: runtime.decider, stdio, hooks: metrics.hooks() });
   } catch (e) {
     const code = e instanceof PolicydError ? e.code : 'PI_SERVER_LISTEN_FAILED';
     log.fatal({ code, err: (e as Error).message }, 'cannot start');
@@ -53,7 +109,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stderr.write(`policyd-identity: cannot start: ${(e as Error).message} [${code}]\n`);
     return 1;
   }
-  log.info({ config: config.source, mode: config.mode, version: process.env.npm_package_version }, 'started');
+  metrics.setConnectionsSource(() => daemon.openConnections());
+  let metricsServer: MetricsServer | null = null;
+  if (cluster.isWorker) answerPrimary(metrics);
+  else if (!stdio) metricsServer = await openMetricsEndpoint(config, metrics, () => log);
+  log.info({ config: config.source, mode: config.mode, version: version() }, 'started');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -62,45 +122,49 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log.info({ signal }, 'shutting down: draining connections');
     await daemon.shutdown();
     await runtime.close();
+    await metricsServer?.close();
     log.info({ counters: daemon.counters }, 'stopped');
     flushLogger(log, () => process.exit(0));
   };
   const reload = async () => {
     const path = configPath(values.config);
-    const nr = loadFor(values.config, overrides);
-    if (!nr.ok) {
-      log.error(
-        { code: 'PI_CONFIG_RELOAD_FAILED', errors: nr.errors.map(formatConfigError) },
-        'reload refused: the new config is invalid; the old config keeps serving',
-      );
-      return;
-    }
+    const next = loadForReload(values.config, overrides, log, metrics);
+    if (next === null) return;
     const old = runtime;
     try {
-      const nlog = nr.config.log.level !== config.log.level || nr.config.log.destination !== config.log.destination
-        ? createLogger({ level: nr.config.log.level, destination: nr.config.log.destination, stdio })
+      const nlog = next.log.level !== config.log.level || next.log.destination !== config.log.destination
+        ? createLogger({ level: next.log.level, destination: next.log.destination, stdio })
         : log;
-      runtime = await createRuntime(nr.config, nlog);
-      daemon.reload(nr.config, runtime.decider, nlog);
+      runtime = await buildRuntime(next, nlog, metrics);
+      daemon.reload(next, runtime.decider, nlog);
       log = nlog;
-      config = nr.config;
+      warnIfMetricsMoved(log, config, next);
+      config = next;
+      metrics.observeReload(true);
       log.info({ config: path ?? config.source }, 'reloaded');
       // The old runtime may still be answering in-flight requests: close it a little later.
       setTimeout(() => void old.close(), 30_000).unref();
     } catch (e) {
+      metrics.observeReload(false);
       log.error({ code: 'PI_CONFIG_RELOAD_FAILED', err: (e as Error).message }, 'reload failed; the old config keeps serving');
     }
+  };
+  const stats = () => {
+    log.info(
+      { counters: daemon.counters, open: daemon.openConnections(), runtime: runtime.stats(), metrics: metrics.snapshot(), worker: cluster.worker?.id },
+      'stats',
+    );
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => void reload());
-  process.on('SIGUSR1', () => log.info({ counters: daemon.counters, open: daemon.openConnections(), runtime: runtime.stats() }, 'stats'));
+  process.on('SIGUSR1', stats);
   if (cluster.isWorker) {
     // the primary asks workers to stop or reload through messages (signals go to the primary)
     process.on('message', (m) => {
       if (m === 'policyd:stop') void stop('primary');
       else if (m === 'policyd:reload') void reload();
-      else if (m === 'policyd:stats') log.info({ counters: daemon.counters, worker: cluster.worker?.id }, 'stats');
+      else if (m === 'policyd:stats') stats();
     });
   }
   await daemon.done;
@@ -111,18 +175,27 @@ export async function serveCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** node:cluster primary: fork workers, forward signals, restart crashed workers. */
-function runPrimary(config: Config, log: Logger, argv: string[]): Promise<number> {
-  void argv;
+/** node:cluster primary: fork workers, forward signals, restart crashed workers, serve the merged metrics. */
+async function runPrimary(config: Config, log: Logger, explicitConfig: string | undefined, overrides: Overrides): Promise<number> {
+  const metrics = new Metrics({ role: 'primary', version: version() });
+  metrics.setWorkersSource(() => Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()).length);
+  const collector = clusterCollector(metrics, config.workers);
+  const metricsServer = await openMetricsEndpoint(config, { contentType: metrics.contentType, render: () => collector.render() }, () => log);
   return new Promise((resolve) => {
     let stopping = false;
     const restarts: number[] = [];
     const fork = () => cluster.fork();
     for (let i = 0; i < config.workers; i++) fork();
-    log.info({ workers: config.workers }, 'cluster primary started');
+    log.info({ workers: config.workers, version: version() }, 'cluster primary started');
+    const finish = () => {
+      collector.close();
+      const done = () => flushLogger(log, () => resolve(0));
+      if (metricsServer) void metricsServer.close().then(done);
+      else done();
+    };
     cluster.on('exit', (w, code, signal) => {
       if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) flushLogger(log, () => resolve(0));
+        if (Object.keys(cluster.workers ?? {}).length === 0) finish();
         return;
       }
       log.error({ worker: w.id, code, signal }, 'worker died; restarting');
@@ -133,6 +206,7 @@ function runPrimary(config: Config, log: Logger, argv: string[]): Promise<number
         log.fatal('workers keep dying (more than 10 restarts a minute); giving up');
         stopping = true;
         for (const wk of Object.values(cluster.workers ?? {})) wk?.kill();
+        if (Object.keys(cluster.workers ?? {}).length === 0) finish();
         return;
       }
       setTimeout(fork, 500);
@@ -149,9 +223,23 @@ function runPrimary(config: Config, log: Logger, argv: string[]): Promise<number
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
       }, config.server.shutdown_timeout + 5000).unref();
     };
+    const reload = () => {
+      // Check the new config here once, so an invalid one is refused with one log line
+      // (the same file:line:col text as check-config) and no worker is disturbed.
+      const next = loadForReload(explicitConfig, overrides, log, metrics);
+      if (next === null) return;
+      if (next.workers !== config.workers) log.warn({ before: config.workers, after: next.workers }, 'workers changes need a restart');
+      warnIfMetricsMoved(log, config, next);
+      config = { ...next, workers: config.workers, metrics: config.metrics };
+      metrics.observeReload(true);
+      broadcast('policyd:reload');
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => broadcast('policyd:reload'));
-    process.on('SIGUSR1', () => broadcast('policyd:stats'));
+    process.on('SIGHUP', reload);
+    process.on('SIGUSR1', () => {
+      log.info({ workers: Object.keys(cluster.workers ?? {}).length, metrics: metrics.snapshot() }, 'stats (primary; each worker logs its own)');
+      broadcast('policyd:stats');
+    });
   });
 }

@@ -1,0 +1,302 @@
+// Operations: metrics (unit + scraping the real endpoint, also with workers: 2),
+// SIGHUP reload (valid: takes effect on an open connection; invalid: refused
+// with check-config's file:line:col text, old config keeps serving), SIGUSR1
+// stats. SIGTERM drain is in server.test.ts. Everything on loopback; DNS from
+// the loopback test DNS server.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Metrics } from '../src/metrics/metrics.js';
+import { actionClass, stateLabel } from '../src/metrics/labels.js';
+import { startMetricsServer } from '../src/metrics/http.js';
+import { parseEndpoint } from '../src/server/endpoint.js';
+import { toPolicyRequest } from '../src/protocol/request.js';
+import type { Decision } from '../src/policy/types.js';
+import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
+import { PolicyClient, block } from './helpers/policy-client.js';
+import { DaemonProcess, CLI, scrape, sample, sumOf } from './helpers/daemon-process.js';
+import { memoryLogger } from './helpers/log.js';
+import { version } from '../src/cli/version.js';
+
+const NO_DECISION: Decision = { action: { verb: 'DUNNO' }, fired: [], findings: [], summary: '' };
+
+/** a request the default config answers DUNNO: HELO, PTR, FCrDNS and sender MX all fine */
+const GOOD = { protocol_state: 'RCPT', client_address: '203.0.113.5', client_name: 'mail.example.net', reverse_client_name: 'mail.example.net', helo_name: 'mail.example.net', sender: 'a@example.net', recipient: 'b@example.org' };
+/** the same client without a HELO: refused by helo_missing in the default config */
+const NO_HELO = { ...GOOD, helo_name: '' };
+
+async function dnsServer(): Promise<TestDnsServer> {
+  const dns = await startDnsServer({
+    zone: {
+      'mail.example.net': { A: ['203.0.113.5'] },
+      'example.net': { MX: [{ exchange: 'mail.example.net', priority: 10 }] },
+      'example.org': { MX: [{ exchange: 'mx.example.org', priority: 10 }] },
+      'mx.example.org': { A: ['198.51.100.7'] },
+    },
+  });
+  dns.addPtr('203.0.113.5', 'mail.example.net');
+  return dns;
+}
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-ops-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// ---- unit: labels and the registry ------------------------------------------------
+
+t.test('labels are bounded: action verb or reply class, known protocol states only', async (t) => {
+  t.equal(actionClass('action=DUNNO\n\n'), 'DUNNO');
+  t.equal(actionClass('action=REJECT no PTR for 203.0.113.5\n\n'), 'REJECT');
+  t.equal(actionClass('action=DEFER_IF_PERMIT 450 4.7.1 try later\n\n'), 'DEFER_IF_PERMIT');
+  t.equal(actionClass('action=550 5.7.1 go away\n\n'), '5xx');
+  t.equal(actionClass('action=450 4.7.1 later\n\n'), '4xx');
+  t.equal(actionClass('action=FOO bar\n\n'), 'other');
+  t.equal(stateLabel('RCPT'), 'RCPT');
+  t.equal(stateLabel('END-OF-MESSAGE'), 'END-OF-MESSAGE');
+  t.equal(stateLabel('X-ANY-STRING-A-CLIENT-SENDS'), 'other');
+  t.equal(stateLabel(undefined), 'other');
+});
+
+t.test('Metrics: decisions, findings, protocol errors, reloads, DNS sources in the exposition', async (t) => {
+  const m = new Metrics({ role: 'single', version: '9.9.9', processMetrics: false });
+  const rcpt = toPolicyRequest({ request: 'smtpd_access_policy', protocol_state: 'RCPT' });
+  const weird = toPolicyRequest({ request: 'smtpd_access_policy', protocol_state: 'NONSENSE' });
+  for (let i = 0; i < 3; i++) m.observeDecision(rcpt, NO_DECISION, 'action=DUNNO\n\n', 250);
+  m.observeDecision(rcpt, NO_DECISION, 'action=550 5.7.1 no\n\n', 4000);
+  m.observeDecision(weird, NO_DECISION, 'action=DUNNO\n\n', 10);
+  m.observeFinding({ check: 'rdns_missing', result: 'fail', reason: 'no PTR' });
+  m.observeFinding({ check: 'rdns_missing', result: 'pass', reason: 'PTR ok' });
+  m.observeFinding({ check: 'rdns_missing', result: 'pass', reason: 'PTR ok' });
+  m.observeFinding({ check: 'helo_unknown', result: 'tempfail', reason: 'SERVFAIL' });
+  m.observeProtocolError('PI_PROTO_NO_EQUALS');
+  m.observeReload(true);
+  m.observeReload(false);
+  m.observeReload(false);
+  m.setConnectionsSource(() => 7);
+  const first = { queries: 5, cacheHits: 2, timeouts: 1 };
+  m.trackDns(() => first);
+  m.trackDns(() => ({ queries: 3, servfails: 2 }));
+  const body = await m.render();
+  const P = 'policyd_identity_';
+  t.equal(sample(body, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 3);
+  t.equal(sample(body, `${P}requests_total`, { protocol_state: 'RCPT', action: '5xx' }), 1);
+  t.equal(sample(body, `${P}requests_total`, { protocol_state: 'other', action: 'DUNNO' }), 1, 'unknown state is "other"');
+  t.equal(sample(body, `${P}check_results_total`, { check: 'rdns_missing', result: 'pass' }), 2);
+  t.equal(sample(body, `${P}check_results_total`, { check: 'rdns_missing', result: 'fail' }), 1);
+  t.equal(sample(body, `${P}check_results_total`, { check: 'helo_unknown', result: 'tempfail' }), 1);
+  t.equal(sample(body, `${P}decision_duration_seconds_count`), 5);
+  t.equal(sample(body, `${P}decision_duration_seconds_bucket`, { le: '0.00025' }), 4, '250 µs falls in le=0.00025 (10 µs too)');
+  t.equal(sample(body, `${P}decision_duration_seconds_bucket`, { le: '0.005' }), 5);
+  t.equal(sample(body, `${P}protocol_errors_total`, { code: 'PI_PROTO_NO_EQUALS' }), 1);
+  t.equal(sample(body, `${P}config_reloads_total`, { result: 'ok' }), 1);
+  t.equal(sample(body, `${P}config_reloads_total`, { result: 'failed' }), 2);
+  t.equal(sample(body, `${P}open_connections`), 7);
+  t.equal(sample(body, `${P}dns_queries_total`), 8, 'summed over resolvers');
+  t.equal(sample(body, `${P}dns_servfails_total`), 2);
+  t.equal(sample(body, `${P}dns_timeouts_total`), 1);
+  t.equal(sample(body, `${P}build_info`, { version: '9.9.9', nodejs: process.version }), 1);
+  t.match(body, /# TYPE policyd_identity_decision_duration_seconds histogram/);
+  // counters read at scrape time move with their source
+  first.queries = 10;
+  t.equal(sample(await m.render(), `${P}dns_queries_total`), 13);
+  // many reloads: old resolvers are folded into a base, the total never goes back
+  for (let i = 0; i < 20; i++) m.trackDns(() => ({ queries: 1 }));
+  t.equal(sample(await m.render(), `${P}dns_queries_total`), 33);
+  const snap = m.snapshot();
+  t.same(snap.requests.RCPT, { DUNNO: 3, '5xx': 1 });
+  t.same(snap.checks.rdns_missing, { pass: 2, fail: 1 });
+  t.same(snap.reloads, { ok: 1, failed: 2 });
+});
+
+t.test('metrics HTTP endpoint: /metrics 200 with the Prometheus content type, 404, 405, port in use', async (t) => {
+  const m = new Metrics({ role: 'single', version: '1', processMetrics: true });
+  const { log, lines } = memoryLogger();
+  const srv = await startMetricsServer(parseEndpoint('inet:127.0.0.1:0'), m, () => log);
+  t.teardown(() => srv.close());
+  const ok = await scrape(`http://${srv.address}/metrics`);
+  t.equal(ok.status, 200);
+  t.match(ok.contentType, /^text\/plain; version=0\.0\.4/);
+  t.ok(sample(ok.body, 'process_cpu_user_seconds_total') !== undefined, 'process metrics present');
+  t.equal((await scrape(`http://${srv.address}/nope`)).status, 404);
+  const post = await fetch(`http://${srv.address}/metrics`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+  t.equal(post.status, 405);
+  await t.rejects(startMetricsServer(parseEndpoint(`inet:${srv.address}`), m, () => log), { code: 'PI_METRICS_LISTEN_FAILED' }, 'port in use: coded error');
+  // a failing collector gives 500 and a coded log line, nothing else
+  const broken = { contentType: 'text/plain', render: () => Promise.reject(new Error('boom')) };
+  const srv2 = await startMetricsServer(parseEndpoint('inet:127.0.0.1:0'), broken, () => log);
+  t.teardown(() => srv2.close());
+  t.equal((await scrape(`http://${srv2.address}/metrics`)).status, 500);
+  t.ok(lines.find((l) => l.code === 'PI_METRICS_SCRAPE_FAILED'), 'logged PI_METRICS_SCRAPE_FAILED');
+});
+
+// ---- the real daemon ----------------------------------------------------------------
+
+t.test('serve with metrics.listen: scrape after real requests', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`);
+  const d = await DaemonProcess.start(['serve', '--config', cfg]);
+  t.teardown(() => d.stop());
+  const url = d.metricsUrl();
+  t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+
+  const c = await PolicyClient.connect({ port: d.policyPort() });
+  t.equal(await c.ask(block(GOOD)), 'DUNNO', 'a well-configured client');
+  t.equal(await c.ask(block(GOOD)), 'DUNNO', 'again (DNS from the cache)');
+  const refused = await c.ask(block(NO_HELO));
+  t.match(refused, /^(REJECT|5\d\d) /, `no HELO is refused: ${refused}`);
+  const open = await scrape(url);
+  t.equal(open.status, 200);
+  const P = 'policyd_identity_';
+  t.equal(sample(open.body, `${P}open_connections`), 1, 'one connection open');
+  t.equal(sample(open.body, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 2);
+  t.equal(sumOf(open.body, `${P}requests_total`), 3);
+  t.ok(sumOf(open.body, `${P}check_results_total`, { check: 'helo_missing', result: 'fail' }) >= 1, 'helo_missing fail counted');
+  t.ok(sumOf(open.body, `${P}check_results_total`, { result: 'pass' }) >= 2, 'passing checks counted');
+  t.ok(sample(open.body, `${P}dns_queries_total`)! >= 1, 'DNS queries sent to the test server');
+  t.ok(sample(open.body, `${P}dns_cache_hits_total`)! >= 1, 'the second request hit the cache');
+  t.equal(sample(open.body, `${P}decision_duration_seconds_count`), 3);
+  t.equal(sample(open.body, `${P}build_info`, { version: version(), nodejs: process.version }), 1);
+  c.close();
+
+  // a protocol error: counted by code, the connection is closed
+  const bad = await PolicyClient.connect({ port: d.policyPort() });
+  bad.send('this line has no equals sign\n\n');
+  t.equal(await bad.next(5000), '<closed>');
+  const after = await scrape(url);
+  t.equal(sample(after.body, `${P}protocol_errors_total`, { code: 'PI_PROTO_NO_EQUALS' }), 1);
+  t.equal(await d.stop(), 0, 'clean stop');
+});
+
+t.test('workers: 2 — one endpoint reports the whole daemon', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\nworkers: 2\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`);
+  const d = await DaemonProcess.start(['serve', '--config', cfg], { readyMsg: 'cluster primary started' });
+  t.teardown(() => d.stop());
+  t.equal(await d.waitForCount((l) => l.msg === 'started', 2, 15_000), 2, 'two workers started');
+  // in a cluster, listen(0) gives every worker the same port
+  const port = d.policyPort();
+  t.same(new Set(d.lines.filter((l) => l.msg === 'listening').map((l) => String(l.listen))).size, 1, 'one shared port');
+  const url = d.metricsUrl();
+  t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'the primary serves the endpoint');
+
+  // six connections: the primary hands them round-robin to the two workers
+  const clients = await Promise.all(Array.from({ length: 6 }, () => PolicyClient.connect({ port })));
+  t.teardown(() => clients.forEach((c) => c.close()));
+  let answered = 0;
+  for (const c of clients) for (let i = 0; i < 5; i++) if ((await c.ask(block(GOOD))) === 'DUNNO') answered++;
+  t.equal(answered, 30);
+  const body = (await scrape(url)).body;
+  const P = 'policyd_identity_';
+  t.equal(sample(body, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 30, 'requests of both workers summed');
+  t.equal(sample(body, `${P}open_connections`), 6, 'connections of both workers summed');
+  t.equal(sample(body, `${P}decision_duration_seconds_count`), 30);
+  t.equal(sample(body, `${P}workers`), 2);
+  t.equal(sample(body, `${P}metrics_workers_missing`), 0, 'both workers answered the scrape');
+  t.equal(sumOf(body, `${P}build_info`), 1, 'build info once, from the primary');
+  // each worker's own share is below the total: the sum really comes from two processes
+  const perWorker = d.lines.filter((l) => l.msg === 'listening').map((l) => l.pid);
+  t.equal(new Set(perWorker).size, 2, 'two worker pids');
+  for (const c of clients) c.close();
+  t.equal(await d.stop(), 0, 'primary and workers stop cleanly');
+});
+
+t.test('SIGHUP: a valid new config takes effect on an open connection; an invalid one is refused like check-config', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const cfg = join(dir, 'p.yaml');
+  const base = `listen: [inet:127.0.0.1:0]\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`;
+  writeFileSync(cfg, base);
+  const d = await DaemonProcess.start(['serve', '--config', cfg]);
+  t.teardown(() => d.stop());
+  const c = await PolicyClient.connect({ port: d.policyPort() });
+  t.teardown(() => c.close());
+  const before = await c.ask(block(NO_HELO));
+  t.match(before, /^(REJECT|5\d\d) /, `enforce: refused (${before})`);
+
+  // valid: dry run — the same request on the same connection is no longer refused
+  writeFileSync(cfg, `${base}mode: warn\n`);
+  const mark = d.lines.length;
+  d.signal('SIGHUP');
+  t.ok(await d.waitFor((l) => l.msg === 'reloaded', 10_000, mark), 'logged "reloaded"');
+  const after = await c.ask(block(NO_HELO));
+  t.notMatch(after, /^(REJECT|5\d\d|4\d\d|DEFER)/, `mode: warn after reload: not refused (${after})`);
+  t.notOk(c.closed, 'the connection was not dropped');
+
+  // invalid: the error text is check-config's, and the old (warn) config keeps serving
+  writeFileSync(cfg, `${base}mode: warn\nchecks:\n  helo_missing:\n    action: rejectt\n`);
+  const cc = spawnSync(process.execPath, [CLI, 'check-config', '--config', cfg], { encoding: 'utf8' });
+  t.equal(cc.status, 78, 'check-config refuses it');
+  const ccErrors = cc.stderr.split('\n').filter((l) => l.startsWith(cfg));
+  t.ok(ccErrors.length >= 1 && /:\d+:\d+/.test(ccErrors[0]!), `check-config names file:line:col: ${ccErrors[0]}`);
+  const mark2 = d.lines.length;
+  d.signal('SIGHUP');
+  const refused = await d.waitFor((l) => l.code === 'PI_CONFIG_RELOAD_FAILED', 10_000, mark2);
+  t.ok(refused, 'reload refused with PI_CONFIG_RELOAD_FAILED');
+  t.same(refused?.errors, ccErrors, 'same error lines as check-config');
+  t.equal(refused?.level, 'error');
+  t.equal(await c.ask(block(NO_HELO)), after, 'the old config keeps serving, same answer');
+  t.notOk(c.closed, 'still the same connection');
+
+  const body = (await scrape(d.metricsUrl())).body;
+  t.equal(sample(body, 'policyd_identity_config_reloads_total', { result: 'ok' }), 1);
+  t.equal(sample(body, 'policyd_identity_config_reloads_total', { result: 'failed' }), 1);
+
+  // SIGUSR1: the counters in one log line
+  const mark3 = d.lines.length;
+  d.signal('SIGUSR1');
+  const stats = await d.waitFor((l) => l.msg === 'stats', 10_000, mark3);
+  t.ok(stats, 'SIGUSR1 logs a stats line');
+  const counters = stats?.counters as { requests: number; actions: Record<string, number> } | undefined;
+  t.equal(counters?.requests, 3, 'three requests so far');
+  const snap = stats?.metrics as { reloads: { ok: number; failed: number }; requests: Record<string, Record<string, number>>; dns: { queries: number } } | undefined;
+  t.same(snap?.reloads, { ok: 1, failed: 1 });
+  t.equal(Object.values(snap?.requests.RCPT ?? {}).reduce((a, b) => a + b, 0), 3);
+  t.ok((snap?.dns.queries ?? 0) >= 1, 'DNS counters in the stats line');
+  t.equal(d.exitCode, null, 'still running');
+  c.close();
+  t.equal(await d.stop(), 0);
+});
+
+t.test('workers: 2 — SIGHUP: the primary refuses an invalid config once; a valid one reaches every worker', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const cfg = join(dir, 'p.yaml');
+  const base = `listen: [inet:127.0.0.1:0]\nworkers: 2\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`;
+  writeFileSync(cfg, base);
+  const d = await DaemonProcess.start(['serve', '--config', cfg], { readyMsg: 'cluster primary started' });
+  t.teardown(() => d.stop());
+  t.equal(await d.waitForCount((l) => l.msg === 'started', 2, 15_000), 2, 'two workers started');
+  const port = d.policyPort();
+
+  writeFileSync(cfg, `${base}mode: nonsense\n`);
+  let mark = d.lines.length;
+  d.signal('SIGHUP');
+  t.ok(await d.waitFor((l) => l.code === 'PI_CONFIG_RELOAD_FAILED', 10_000, mark), 'refused');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(d.lines.slice(mark).filter((l) => l.code === 'PI_CONFIG_RELOAD_FAILED').length, 1, 'logged once, by the primary');
+
+  writeFileSync(cfg, `${base}mode: warn\n`);
+  mark = d.lines.length;
+  d.signal('SIGHUP');
+  t.equal(await d.waitForCount((l) => l.msg === 'reloaded', 2, 10_000, mark), 2, 'both workers reloaded');
+  const clients = await Promise.all(Array.from({ length: 4 }, () => PolicyClient.connect({ port })));
+  t.teardown(() => clients.forEach((c) => c.close()));
+  for (const c of clients) t.notMatch(await c.ask(block(NO_HELO)), /^(REJECT|5\d\d)/, 'every worker answers with the new config');
+  const body = (await scrape(d.metricsUrl())).body;
+  t.equal(sample(body, 'policyd_identity_config_reloads_total', { result: 'ok' }), 1, 'one reload, counted once');
+  t.equal(sample(body, 'policyd_identity_config_reloads_total', { result: 'failed' }), 1);
+  for (const c of clients) c.close();
+  t.equal(await d.stop(), 0);
+});
