@@ -33,6 +33,10 @@ export interface Runtime {
 export async function createRuntime(config: Config, log: Logger, hooks: RuntimeHooks = {}): Promise<Runtime> {
   const dns = new CachingResolver(config.dns);
   const limiter = createLimiter(config.limits, log);
+  // Let the rate-limit backend connect before the first request (bounded by
+  // limits.redis.connect_timeout; never rejects): otherwise the first requests
+  // after a start or reload would all fail open while Redis is still connecting.
+  await limiter.ready();
   const engine = createEngine(config, {
     dns,
     limiter,

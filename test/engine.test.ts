@@ -771,6 +771,16 @@ t.test('limit findings combine by severity after the checks; a tempfailed limit 
   const d = await decide(engine);
   t.equal(d.action.verb, 'DEFER_IF_PERMIT');
   t.notOk(permanentOrDiscard(d));
+  // on_backend_failure: defer brings its own 451 deferral, not the DNS text of on_tempfail,
+  // and a 5xx code on it is forced to class 4
+  for (const code of ['451 4.3.0', '554 5.3.0']) {
+    const own = engineWith([], { on_tempfail: { action: 'off' } }, {
+      limiter: new FakeLimiter([{ check: 'limit:r', result: 'tempfail', reason: '', action: { action: 'defer', code, message: 'rate limit service down' } }]),
+    }).engine;
+    const od = await decide(own);
+    t.match(answer(od), /^4\d\d 4\.3\.0 rate limit service down$/, `backend failure deferral (${code})`);
+    t.notOk(permanentOrDiscard(od));
+  }
 });
 
 // ---- states ----------------------------------------------------------------------------

@@ -164,6 +164,17 @@ export function createEngine(config: Config, deps: EngineDeps): Engine {
     warn,
   );
   const onTempfail = compileTempfailAction(config.on_tempfail, warn);
+  // Compiled once per distinct limit failure action (the limiter shares one frozen object).
+  const backendFailureCache = new WeakMap<ActionSettings, CompiledAction | null>();
+  const backendFailureAction = (check: string, a: ActionSettings): CompiledAction | null => {
+    let c = backendFailureCache.get(a);
+    if (c === undefined) {
+      const compiled = a.action === 'defer' ? compileAction(check, { action: 'defer', code: a.code ?? null, message: a.message ?? '', score: 0 }, warn) : null;
+      c = compiled !== null && compiled.severity >= BLOCKING ? compiled : null;
+      backendFailureCache.set(a, c);
+    }
+    return c;
+  };
   const rejectAt = config.scoring.reject_at;
   const deferAt = config.scoring.defer_at;
   const scoring = rejectAt !== null || deferAt !== null;
@@ -425,7 +436,15 @@ export function createEngine(config: Config, deps: EngineDeps): Engine {
           scored = true;
         }
         contribute(f.check, s, f, 'limit');
-      } else if (s.severity >= BLOCKING && onTempfail.severity > 0) contribute(f.check, onTempfail, f, 'tempfail');
+      } else {
+        // A limit that could not be decided (backend down, on_backend_failure: defer)
+        // brings its own temporary action (451 4.3.0 ...): it is not a DNS failure,
+        // so on_tempfail's text would mislead. Only a class-4 deferral qualifies;
+        // anything else falls back to on_tempfail, so this can never be a 5xx.
+        const own = f.action !== undefined ? backendFailureAction(f.check, f.action) : null;
+        if (own !== null) contribute(f.check, own, f, 'limit');
+        else if (s.severity >= BLOCKING && onTempfail.severity > 0) contribute(f.check, onTempfail, f, 'tempfail');
+      }
     }
     let scoreReason: string | undefined;
     if (scoring && scored) {
