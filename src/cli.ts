@@ -4,6 +4,8 @@
  *
  *   policyd-identity [serve] [--config F] [--listen ADDR]... [--dns HOST[:PORT]]... [--log-level L] [--stdio]
  *   policyd-identity check-config [--config F] [-q]
+ *   policyd-identity test [--client IP --helo NAME --sender ADDR ... | < request] [--json]
+ *   policyd-identity doctor --ip IP --helo NAME --domain DOMAIN [--json] [--dns HOST[:PORT]]
  *   policyd-identity --version | --help
  *
  * Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error.
@@ -13,14 +15,18 @@ import { fileURLToPath } from 'node:url';
 import { PolicydError } from './errors.js';
 import { serveCommand } from './cli/serve.js';
 import { checkConfigCommand } from './cli/check-config.js';
+import { testCommand, TEST_USAGE } from './cli/test.js';
+import { doctorCommand, DOCTOR_USAGE } from './cli/doctor.js';
 import { version } from './cli/version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
 /** subcommands; `test` and `doctor` register here too */
-export const COMMANDS: Record<string, { run: Command; summary: string }> = {
+export const COMMANDS: Record<string, { run: Command; summary: string; usage?: string }> = {
   serve: { run: serveCommand, summary: 'run the policy daemon (default)' },
   'check-config': { run: checkConfigCommand, summary: 'validate the config and print the effective settings' },
+  test: { run: testCommand, summary: 'judge one request (flags or stdin) and explain the answer, no daemon needed', usage: TEST_USAGE },
+  doctor: { run: doctorCommand, summary: 'outbound view: what Gmail/Outlook/Yahoo/AOL see of your server, with fixes', usage: DOCTOR_USAGE },
 };
 
 export { version };
@@ -66,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     return 64;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(usage());
+    process.stdout.write(cmd.usage ?? usage());
     return 0;
   }
   try {

@@ -161,3 +161,24 @@ export function sample(body: string, name: string, labels: Record<string, string
 export function sumOf(body: string, name: string, labels: Record<string, string> = {}): number {
   return parseExposition(body).filter((s) => s.name === name && matches(s, labels)).reduce((a, s) => a + s.value, 0);
 }
+
+/**
+ * Run the CLI once (async: the loopback DNS server of the test lives in this
+ * process and must keep answering). Killed after timeoutMs.
+ */
+export function runCli(args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.stdin ?? '');
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * cli/doctor — the outbound view: why might Gmail, Outlook/Hotmail, Yahoo or
+ * AOL refuse this server's mail? (doctor/report.ts does the checking.)
+ *
+ *   policyd-identity doctor --ip 203.0.113.5 --helo mail.example.com --domain example.com
+ *       [--json] [--dns HOST[:PORT]]... [--config F]
+ *
+ * DNS: the system's resolver by default (doctor looks at the real Internet,
+ * like the mailhosts do), or --dns / dns.servers from --config.
+ *
+ * Exit codes: 0 every item passes, 1 something needs attention (or DNS
+ * failed temporarily), 64 usage, 78 config error.
+ */
+import { COMMON_OPTIONS, parse } from './args.js';
+import { loadFor } from './config-source.js';
+import { formatConfigError } from '../config/load.js';
+import { CachingResolver } from '../dns/resolver.js';
+import { parseIp } from '../net/ip.js';
+import { PolicydError } from '../errors.js';
+import { runDoctor, type DoctorReport } from '../doctor/report.js';
+
+export const DOCTOR_USAGE = `usage: policyd-identity doctor --ip PUBLIC_IP --helo NAME --domain SENDER_DOMAIN
+         [--json] [--dns HOST[:PORT]]... [--config F]
+
+Shows what the big mailhosts (Gmail, Outlook/Hotmail, Yahoo, AOL) see when your
+server connects: PTR, FCrDNS, HELO, public address, sender-domain MX; and how to
+fix each failed item. Exit 0 when everything passes, 1 otherwise.
+  --ip      the public address your mail leaves from
+  --helo    the name your Postfix announces (postconf myhostname smtp_helo_name)
+  --domain  the domain of your sender addresses
+`;
+
+const DOCTOR_OPTIONS = {
+  config: COMMON_OPTIONS.config,
+  dns: COMMON_OPTIONS.dns,
+  help: COMMON_OPTIONS.help,
+  ip: { type: 'string' },
+  helo: { type: 'string' },
+  domain: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+const MARK: Record<string, string> = { pass: 'PASS', fail: 'FAIL', tempfail: 'DNS?', skip: 'n/a ' };
+
+export function renderReport(r: DoctorReport, dnsLabel: string): string {
+  const out: string[] = [];
+  out.push('What Gmail, Outlook/Hotmail, Yahoo and AOL see when your server connects:');
+  out.push(`  IP ${r.ip}   HELO ${r.helo}   sender domain ${r.domain}   (DNS: ${dnsLabel})`);
+  out.push('');
+  for (const item of r.items) {
+    out.push(`${MARK[item.status]}  ${item.title}`);
+    for (const f of item.findings) if (f.result !== 'skip' || item.status === 'skip') out.push(`      ${f.reason}`);
+    if (item.fix.length > 0) {
+      out.push('      fix:');
+      for (const l of item.fix) out.push(`        ${l}`);
+    }
+  }
+  if (r.smarthost) {
+    out.push('');
+    for (const l of r.smarthost) out.push(l);
+  }
+  out.push('');
+  const bad = r.items.filter((i) => i.status !== 'pass').length;
+  out.push(r.ok ? 'All checks pass.' : `${bad} of ${r.items.length} items need attention.`);
+  return `${out.join('\n')}\n`;
+}
+
+export async function doctorCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, DOCTOR_OPTIONS);
+  if (positionals.length > 0) throw new PolicydError('PI_CLI_USAGE', `unexpected argument ${JSON.stringify(positionals[0])} (see policyd-identity doctor --help)`);
+  for (const k of ['ip', 'helo', 'domain'] as const) {
+    if (values[k] === undefined || values[k] === '') throw new PolicydError('PI_CLI_USAGE', `--${k} is required (see policyd-identity doctor --help)`);
+  }
+  if (parseIp(values.ip!) === null) throw new PolicydError('PI_CLI_USAGE', `--ip ${JSON.stringify(values.ip)} is not an IP address`);
+  const domain = values.domain!.replace(/^.*@/, '');
+
+  const r = loadFor(values.config, { dns: values.dns });
+  if (!r.ok) {
+    for (const e of r.errors) process.stderr.write(`${formatConfigError(e)}\n`);
+    return 78;
+  }
+  const dns = new CachingResolver(r.config.dns);
+  let report: DoctorReport;
+  try {
+    report = await runDoctor({ ip: values.ip!, helo: values.helo!, domain }, r.config, dns.scoped(Date.now() + r.config.dns.deadline));
+  } finally {
+    dns.close();
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    const dnsLabel = r.config.dns.servers.length > 0 ? r.config.dns.servers.join(', ') : 'system resolver';
+    process.stdout.write(renderReport(report, dnsLabel));
+  }
+  return report.ok ? 0 : 1;
+}
