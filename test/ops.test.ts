@@ -78,8 +78,9 @@ t.test('Metrics: decisions, findings, protocol errors, reloads, DNS sources in t
   m.observeReload(false);
   m.setConnectionsSource(() => 7);
   const first = { queries: 5, cacheHits: 2, timeouts: 1 };
-  m.trackDns(() => first);
-  m.trackDns(() => ({ queries: 3, servfails: 2 }));
+  const limiterStats = { 'backend.failures': 4, 'backend.up': 0, keys: 12 };
+  m.trackRuntime({ dns: { stats: first, cacheEvictions: 1 }, limiter: { stats: () => limiterStats } });
+  m.trackRuntime({ dns: { stats: { queries: 3, servfails: 2 }, inflight: 2, queued: 1, cacheSize: 40 }, limiter: { stats: () => ({ 'backend.up': 1, keys: 5 }) } });
   const body = await m.render();
   const P = 'policyd_identity_';
   t.equal(sample(body, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 3);
@@ -98,13 +99,20 @@ t.test('Metrics: decisions, findings, protocol errors, reloads, DNS sources in t
   t.equal(sample(body, `${P}dns_queries_total`), 8, 'summed over resolvers');
   t.equal(sample(body, `${P}dns_servfails_total`), 2);
   t.equal(sample(body, `${P}dns_timeouts_total`), 1);
+  t.equal(sample(body, `${P}dns_cache_evictions_total`), 1);
+  t.equal(sample(body, `${P}limit_backend_failures_total`), 4, 'counters: summed over runtimes');
+  t.equal(sample(body, `${P}dns_inflight`), 2, 'gauges: the current runtime');
+  t.equal(sample(body, `${P}dns_queued`), 1);
+  t.equal(sample(body, `${P}dns_cache_entries`), 40);
+  t.equal(sample(body, `${P}limit_backend_up`), 1);
+  t.equal(sample(body, `${P}limit_keys`), 5);
   t.equal(sample(body, `${P}build_info`, { version: '9.9.9', nodejs: process.version }), 1);
   t.match(body, /# TYPE policyd_identity_decision_duration_seconds histogram/);
   // counters read at scrape time move with their source
   first.queries = 10;
   t.equal(sample(await m.render(), `${P}dns_queries_total`), 13);
   // many reloads: old resolvers are folded into a base, the total never goes back
-  for (let i = 0; i < 20; i++) m.trackDns(() => ({ queries: 1 }));
+  for (let i = 0; i < 20; i++) m.trackRuntime({ dns: { stats: { queries: 1 } }, limiter: { stats: () => ({}) } });
   t.equal(sample(await m.render(), `${P}dns_queries_total`), 33);
   const snap = m.snapshot();
   t.same(snap.requests.RCPT, { DUNNO: 3, '5xx': 1 });

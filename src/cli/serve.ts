@@ -36,9 +36,8 @@ import type { Config } from '../config/types.js';
 /** createRuntime with the metrics hooks: check results per finding, the resolver's counters. */
 async function buildRuntime(config: Config, log: Logger, metrics: Metrics): Promise<Runtime> {
   const rt = await createRuntime(config, log, { onFinding: metrics.observeFinding });
-  // read at scrape time; after a reload the old resolver's numbers keep counting
-  const stats = rt.dns.stats;
-  metrics.trackDns(() => stats);
+  // read at scrape time; after a reload the old runtime's counts keep counting
+  metrics.trackRuntime(rt);
   return rt;
 }
 

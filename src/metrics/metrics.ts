@@ -24,9 +24,10 @@
  * workers' metrics, see metrics/cluster.ts).
  *
  * What can go wrong: nothing throws on the hot path; label values are bounded
- * (metrics/labels.ts). DNS counters come from the resolvers' plain `stats`
- * objects, read at scrape time; a reload's new resolver is added, the old
- * one's numbers are kept, so the totals never go backwards.
+ * (metrics/labels.ts). DNS and rate-limit numbers come from the runtime's
+ * resolver `stats` and limiter.stats(), read at scrape time; a reload's new
+ * runtime is added and the old one's counts are kept, so counters never go
+ * backwards, while gauges show the current runtime.
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { PolicyRequest } from '../protocol/request.js';
@@ -61,11 +62,34 @@ const DNS_COUNTERS: ReadonlyArray<readonly [keyof DnsStats, string, string]> = [
   ['notfound', 'dns_notfound_total', 'DNS queries answered NXDOMAIN or NODATA'],
   ['deadlines', 'dns_deadlines_total', 'DNS lookups cut short by the per-request deadline (dns.deadline)'],
   ['queueFull', 'dns_queue_full_total', 'DNS lookups refused because too many queries were waiting'],
+  ['lateAnswers', 'dns_late_answers_total', 'DNS answers that arrived after their lookup had given up (cached for the next request)'],
+];
+
+/**
+ * What the metrics read from one runtime at scrape time; src/runtime.ts's
+ * Runtime fits (structurally), tests pass plain objects.
+ */
+export interface RuntimeSource {
+  readonly dns: {
+    readonly stats: Partial<DnsStats>;
+    readonly inflight?: number;
+    readonly queued?: number;
+    readonly cacheSize?: number;
+    readonly cacheEvictions?: number;
+  };
+  readonly limiter: { stats(): Record<string, number> };
+}
+
+/** counters summed over every runtime since start (monotonic across reloads): key -> how to read it */
+const RUNTIME_COUNTERS: ReadonlyArray<readonly [string, (rt: RuntimeSource) => number]> = [
+  ...DNS_COUNTERS.map(([field]) => [field, (rt: RuntimeSource) => rt.dns.stats[field] ?? 0] as const),
+  ['cacheEvictions', (rt) => rt.dns.cacheEvictions ?? 0],
+  ['limitBackendFailures', (rt) => rt.limiter.stats()['backend.failures'] ?? 0],
 ];
 
 const PREFIX = 'policyd_identity_';
-/** how many resolvers' stats are read one by one before the oldest is folded into a base */
-const MAX_DNS_SOURCES = 8;
+/** how many runtimes are read one by one before the oldest is folded into a base */
+const MAX_RUNTIMES = 8;
 
 type CheckCounts = Record<(typeof RESULTS)[number] | 'other', number>;
 const RESULT_LABELS = [...RESULTS, 'other'] as const;
@@ -117,8 +141,9 @@ export class Metrics {
   // --- read at scrape time ----------------------------------------------------
   private connections: (() => number) | null = null;
   private workers: (() => number) | null = null;
-  private readonly dnsSources: Array<() => Partial<DnsStats> | undefined> = [];
-  private readonly dnsBase: Record<string, number> = Object.create(null);
+  /** every runtime since start (the last one is current), oldest folded into runtimeBase */
+  private readonly runtimes: RuntimeSource[] = [];
+  private readonly runtimeBase: Record<string, number> = Object.create(null);
 
   constructor(opts: MetricsOptions) {
     this.role = opts.role;
@@ -156,7 +181,36 @@ export class Metrics {
       });
       for (const [field, name, help] of DNS_COUNTERS) {
         countersFrom(registers, name, help, [], function* () {
-          yield [{}, self.dnsTotal(field)];
+          yield [{}, self.runtimeTotal(field)];
+        });
+      }
+      countersFrom(registers, 'dns_cache_evictions_total', 'DNS cache entries evicted to stay within dns.cache.size', [], function* () {
+        yield [{}, self.runtimeTotal('cacheEvictions')];
+      });
+      countersFrom(registers, 'limit_backend_failures_total', 'Rate-limit backend (Redis/Valkey) calls that failed or timed out', [], function* () {
+        yield [{}, self.runtimeTotal('limitBackendFailures')];
+      });
+      const current = (read: (rt: RuntimeSource) => number | undefined) => {
+        const rt = self.runtimes[self.runtimes.length - 1];
+        return rt === undefined ? 0 : read(rt) ?? 0;
+      };
+      const gauges: ReadonlyArray<readonly [string, string, (rt: RuntimeSource) => number | undefined]> = [
+        ['dns_inflight', 'DNS queries on the wire now', (rt) => rt.dns.inflight],
+        ['dns_queued', 'DNS queries waiting for a slot (dns.max_inflight) now', (rt) => rt.dns.queued],
+        ['dns_cache_entries', 'Entries in the DNS cache', (rt) => rt.dns.cacheSize],
+        ['limit_backend_up', '1 when the rate-limit backend is usable (always 1 for memory)', (rt) => rt.limiter.stats()['backend.up']],
+        ['limit_keys', 'Rate-limit keys held by the memory backend', (rt) => rt.limiter.stats().keys],
+      ];
+      for (const [name, help, read] of gauges) {
+        new Gauge({
+          name: `${PREFIX}${name}`,
+          help,
+          registers,
+          // with workers, "up" means every worker's backend is up; the rest add up
+          aggregator: name === 'limit_backend_up' ? 'min' : 'sum',
+          collect() {
+            this.set(current(read));
+          },
         });
       }
     }
@@ -236,21 +290,23 @@ export class Metrics {
   }
 
   /**
-   * Count a resolver's stats (plain numbers, only incremented). Call once per
-   * runtime; on reload the new resolver is added and the old one still counts.
+   * Read a runtime's counters at scrape time (its resolver and limiter). Call
+   * once per runtime; after a reload the new one is current (gauges) and the
+   * old ones still count (counters never go backwards).
    */
-  trackDns(source: () => Partial<DnsStats> | undefined): void {
-    this.dnsSources.push(source);
-    if (this.dnsSources.length > MAX_DNS_SOURCES) {
+  trackRuntime(rt: RuntimeSource): void {
+    this.runtimes.push(rt);
+    if (this.runtimes.length > MAX_RUNTIMES) {
       // the oldest runtime was closed long ago: its numbers are final, fold them in
-      const old = this.dnsSources.shift()!();
-      if (old) for (const [field] of DNS_COUNTERS) this.dnsBase[field] = (this.dnsBase[field] ?? 0) + (old[field] ?? 0);
+      const old = this.runtimes.shift()!;
+      for (const [key, read] of RUNTIME_COUNTERS) this.runtimeBase[key] = (this.runtimeBase[key] ?? 0) + read(old);
     }
   }
 
-  private dnsTotal(field: keyof DnsStats): number {
-    let n = this.dnsBase[field] ?? 0;
-    for (const src of this.dnsSources) n += src()?.[field] ?? 0;
+  private runtimeTotal(key: string): number {
+    const read = RUNTIME_COUNTERS.find(([k]) => k === key)![1];
+    let n = this.runtimeBase[key] ?? 0;
+    for (const rt of this.runtimes) n += read(rt);
     return n;
   }
 
@@ -267,7 +323,7 @@ export class Metrics {
       checks[check] = nonzero;
     }
     const dns: Partial<DnsStats> = {};
-    if (this.role !== 'primary') for (const [field] of DNS_COUNTERS) dns[field] = this.dnsTotal(field);
+    if (this.role !== 'primary') for (const [field] of DNS_COUNTERS) dns[field] = this.runtimeTotal(field);
     return { requests, checks, protocolErrors: Object.fromEntries(this.protocolErrors), reloads: { ...this.reloads }, dns };
   }
 
