@@ -66,7 +66,13 @@ export class PolicyParser {
    */
   feed(chunk: string, out: Attrs[]): ErrorCode | null {
     if (this.error !== null) return this.error;
-    if (chunk.indexOf('\0') !== -1) return this.fail('PI_PROTO_NUL_BYTE');
+    const nul = chunk.indexOf('\0');
+    if (nul !== -1) {
+      // Requests completed before the NUL are still delivered, as they would be
+      // had the NUL arrived in a later chunk: the outcome must not depend on the split.
+      const before = nul > 0 ? this.feed(chunk.slice(0, nul), out) : null;
+      return before ?? this.fail('PI_PROTO_NUL_BYTE');
+    }
     // Only scan for high bytes while the request has none yet: one regex test per chunk.
     if (!this.highBytes && HIGH_BYTE.test(chunk)) this.highBytes = true;
     const buf = this.buf.length === 0 ? chunk : this.buf + chunk;
