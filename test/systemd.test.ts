@@ -89,16 +89,18 @@ function inSandbox(pid: number, script: string, input?: string) {
 }
 
 /**
- * One policy request over TCP inside the sandbox's network namespace (node as
- * the client). From 127.0.0.1, which allow.clients lets through without any
- * DNS lookup: the answer is DUNNO whatever the checks would say.
+ * One policy request inside the sandbox's mount and network namespaces (node
+ * as the client), over TCP or a UNIX socket. From 127.0.0.1, which
+ * allow.clients lets through without any DNS lookup: the answer is DUNNO
+ * whatever the checks would say.
  */
-function askInSandbox(pid: number, port = 10040): string {
-  const client = `const s=require('net').connect(${port},'127.0.0.1');let b='';s.setEncoding('latin1');
+function askInSandbox(pid: number, target: { port: number } | { path: string } = { port: 10040 }): string {
+  const connect = 'path' in target ? `require('net').connect(${JSON.stringify(target.path)})` : `require('net').connect(${target.port},'127.0.0.1')`;
+  const client = `const s=${connect};let b='';s.setEncoding('latin1');
 s.on('connect',()=>s.write('request=smtpd_access_policy\\nprotocol_state=RCPT\\nclient_address=127.0.0.1\\n\\n'));
 s.on('data',d=>{b+=d;if(b.includes('\\n\\n')){process.stdout.write(b);s.destroy();}});
 s.on('error',e=>{process.stdout.write('error '+e.code);});setTimeout(()=>{process.stdout.write('<timeout>');process.exit(0)},8000).unref();`;
-  const r = spawnSync('nsenter', ['-t', String(pid), '-n', process.execPath, '-e', client], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync('nsenter', ['-t', String(pid), '-m', '-n', process.execPath, '-e', client], { encoding: 'utf8', timeout: 20_000 });
   return r.stdout.trim();
 }
 
@@ -181,4 +183,22 @@ t.test('the hardened unit runs the daemon under a real systemd (sandboxed PID 1)
   t.equal(askInSandbox(pid), 'action=DUNNO', 'first connection answered by the activated service');
   t.equal(inSandbox(pid, 'systemctl is-active policyd-identity.service').stdout.trim(), 'active', 'service started by the socket');
   t.ok(inSandbox(pid, 'grep -q \'"systemd":true\' /run/pi/daemon.log').status === 0, 'daemon used the passed fd');
+
+  // the UNIX-socket variant for a chrooted smtpd: systemd creates the socket in Postfix's
+  // spool, owned by postfix, and the DynamicUser daemon serves it through the passed fd
+  const havePostfix = spawnSync('id', ['postfix']).status === 0 && existsSync('/var/spool/postfix/private');
+  if (!havePostfix) {
+    t.comment('UNIX socket variant not run: no postfix user or /var/spool/postfix/private on this machine');
+    return;
+  }
+  t.equal(inSandbox(pid, 'systemctl stop policyd-identity.socket policyd-identity.service').status, 0, 'stopped socket and service');
+  const unixUnit = readFileSync(SOCKET, 'utf8')
+    .replace('[Unit]', '[Unit]\nDefaultDependencies=no')
+    .replace(/^ListenStream=127\.0\.0\.1:10040$/m, '')
+    .replace(/^#(ListenStream=\/var\/spool\/postfix\/private\/policyd-identity|SocketUser=postfix|SocketGroup=postfix)$/gm, '$1');
+  t.equal(inSandbox(pid, 'cat > /run/systemd/system/policyd-identity.socket && systemctl daemon-reload && systemctl start policyd-identity.socket', unixUnit).status, 0, 'UNIX socket unit started');
+  const path = '/var/spool/postfix/private/policyd-identity';
+  t.equal(inSandbox(pid, `stat -c '%U %G %a' ${path}`).stdout.trim(), 'postfix postfix 660', 'socket owned by postfix, mode 0660');
+  t.equal(askInSandbox(pid, { path }), 'action=DUNNO', 'answered over the UNIX socket in Postfix\'s spool');
+  t.equal(inSandbox(pid, 'systemctl is-active policyd-identity.service').stdout.trim(), 'active', 'service started by the UNIX socket');
 });

@@ -12,7 +12,8 @@
 # to the host:
 #   - every mount is re-mounted read-only in the private mount namespace, and
 #     the script aborts unless writing to / really fails;
-#   - /run, /tmp, /var/tmp, /var/log and /var/lib/systemd are empty tmpfs;
+#   - /run, /tmp, /var/tmp, /var/log, /var/lib/systemd (and Postfix's
+#     /var/spool/postfix/private, if present) are empty tmpfs;
 #   - the system's unit and generator directories are hidden behind empty
 #     tmpfs, so systemd knows only the units in WORKDIR/units (no sysinit.target,
 #     no tmpfiles, sysctl, modules-load, journald... nothing of the host's boot);
@@ -56,6 +57,11 @@ inner() {
   for d in /tmp /var/tmp /var/log /var/lib/systemd; do
     [ -d "$d" ] && mount -t tmpfs -o mode=1777 tmpfs "$d"
   done
+  # Postfix's private socket directory, writable here only, for the socket unit's UNIX variant
+  if [ -d /var/spool/postfix/private ]; then
+    mount -t tmpfs -o mode=0700 tmpfs /var/spool/postfix/private
+    chown postfix /var/spool/postfix/private 2>/dev/null || true
+  fi
   for d in /usr/lib/systemd/system /etc/systemd/system /usr/lib/systemd/system-generators \
            /etc/systemd/system-generators /usr/lib/systemd/system-preset /lib/systemd/system; do
     [ -d "$d" ] && mount -t tmpfs -o mode=0755 tmpfs "$d"
