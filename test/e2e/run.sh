@@ -102,6 +102,7 @@ CONF=$RUN/conf
 DEADLINE=$(( $(date +%s) + BUDGET ))
 SERVFAIL_PORT=5399
 SILENT_PORT=5400
+LOCAL_CLIENTS="203.0.113.10 203.0.113.20"
 DAEMONS=(main warn actions slow)
 declare -A VIA_PORT=([tcp]=2525 [unix]=2526 [spawn]=2527 [warn]=2528 [actions]=2529
   [down]=2530 [down-dunno]=2531 [slow]=2532 [slow-dunno]=2533 [stages]=2534 [stages-actions]=2535)
@@ -205,6 +206,9 @@ setup() {
   nsx ip link set lo up || return 1
   [ "$(nsx ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')" = "lo " ] || { say "namespace has links besides lo"; return 1; }
   [ -z "$(nsx ip route show)$(nsx ip -6 route show | grep -v '^::1 \|^fe80::/64 ' )" ] || { say "namespace has routes besides loopback"; return 1; }
+  # client addresses for sessions without XCLIENT (xclient field "local:ADDR"),
+  # on lo: still loopback, Postfix sees a real peer and does its own lookups
+  for t in $LOCAL_CLIENTS; do nsx ip addr add "$t/32" dev lo || return 1; done
 
   # DNS: helpers that misbehave (SERVFAIL for every query; silence), then dnsmasq
   start_bg dns-servfail node -e '
@@ -355,7 +359,8 @@ run_case() {
     timeout -k 2 30 ip netns exec "$NETNS" bash "$HERE/run.sh" raw "$port" "$xclient" "$helo" "$from" "$to" > "$t" 2>&1 < /dev/null
   else
     local -a args=(--server 127.0.0.1 --port "$port" --timeout 25 --helo "$helo" --from "${from:-<>}" --to "$to")
-    [ -n "$xclient" ] && args+=(--xclient "$xclient")
+    if [[ $xclient == local:* ]]; then args+=(--local-interface "${xclient#local:}")
+    elif [ -n "$xclient" ]; then args+=(--xclient "$xclient"); fi
     timeout -k 2 30 ip netns exec "$NETNS" swaks "${args[@]}" > "$t" 2>&1 < /dev/null
   fi
   classify "$t"
