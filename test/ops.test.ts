@@ -5,7 +5,7 @@
 // the loopback test DNS server.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '../src/metrics/metrics.js';
@@ -16,7 +16,7 @@ import { toPolicyRequest } from '../src/protocol/request.js';
 import type { Decision } from '../src/policy/types.js';
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { PolicyClient, block } from './helpers/policy-client.js';
-import { DaemonProcess, CLI, scrape, sample, sumOf } from './helpers/daemon-process.js';
+import { DaemonProcess, CLI, scrape, sample, sumOf, parseExposition } from './helpers/daemon-process.js';
 import { memoryLogger } from './helpers/log.js';
 import { version } from '../src/cli/version.js';
 
@@ -118,6 +118,23 @@ t.test('Metrics: decisions, findings, protocol errors, reloads, DNS sources in t
   t.same(snap.requests.RCPT, { DUNNO: 3, '5xx': 1 });
   t.same(snap.checks.rdns_missing, { pass: 2, fail: 1 });
   t.same(snap.reloads, { ok: 1, failed: 2 });
+});
+
+t.test('every metric named in docs/ops.md and etc/grafana-dashboard.json exists', async (t) => {
+  const single = await new Metrics({ role: 'single', version: '1', processMetrics: false }).render();
+  const primary = await new Metrics({ role: 'primary', version: '1', processMetrics: false }).render();
+  // every metric has a "# TYPE name type" line, samples or not; histograms add _bucket/_sum/_count samples
+  const typed = [...(single + primary).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+  const known = new Set([...typed, ...parseExposition(single + primary).map((s) => s.name), 'policyd_identity_metrics_workers_missing']);
+  const dashboard = JSON.parse(readFileSync(join(process.cwd(), 'etc', 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+  const exprs = dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr));
+  t.ok(exprs.length >= 5, 'the dashboard has the panels');
+  const docs = readFileSync(join(process.cwd(), 'docs', 'ops.md'), 'utf8');
+  for (const [where, text] of [['dashboard', exprs.join('\n')], ['docs/ops.md', docs]] as const) {
+    const names = new Set(text.match(/policyd_identity_[a-z_]+[a-z]/g) ?? []);
+    t.ok(names.size >= 5, `${where} names metrics`);
+    for (const n of names) t.ok(known.has(n), `${where}: ${n} is exported`);
+  }
 });
 
 t.test('metrics HTTP endpoint: /metrics 200 with the Prometheus content type, 404, 405, port in use', async (t) => {
