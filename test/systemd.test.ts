@@ -117,6 +117,7 @@ const noSandbox =
   process.getuid?.() !== 0 ? 'needs root'
   : !have('unshare') || !have('nsenter') ? 'needs util-linux unshare/nsenter'
   : !existsSync('/lib/systemd/systemd') ? 'needs /lib/systemd/systemd'
+  : spawnSync('unshare', ['--pid', '--fork', '--mount', '--net', '--uts', '--ipc', '--cgroup', 'true']).status !== 0 ? 'this machine does not permit new namespaces (unshare failed)'
   : '';
 
 t.test('the hardened unit runs the daemon under a real systemd (sandboxed PID 1)', { skip: noSandbox ? `cannot boot a sandboxed systemd here: ${noSandbox}` : false }, async (t) => {
