@@ -7,7 +7,7 @@ import t from 'tap';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -127,7 +127,12 @@ t.test('the hardened unit runs the daemon under a real systemd (sandboxed PID 1)
   // DefaultDependencies=no; no journald either, so output goes to a file systemd opens;
   // ConfigurationDirectory= would create /etc/policyd-identity (read-only here).
   // Every hardening line stays exactly as shipped.
+  // The sandbox covers /tmp (and the service has ProtectHome/PrivateTmp), so a
+  // checkout under /tmp or /home would be invisible to the daemon: the sandbox
+  // bind-mounts this checkout read-only at /run/pi-app and ExecStart runs it there.
+  writeFileSync(join(work, 'app-root'), ROOT);
   const svc = runnableCopy(t, readFileSync(SERVICE, 'utf8'))
+    .replace(`ExecStart=${process.execPath} ${CLI}`, `ExecStart=${process.execPath} /run/pi-app/${relative(ROOT, CLI)}`)
     .replace('/etc/policyd-identity/policyd-identity.yaml', '/run/pi/config.yaml')
     .replace(/^ConfigurationDirectory.*$/gm, '')
     .replace(/^StandardOutput=.*$/m, 'StandardOutput=append:/run/pi/daemon.log')

@@ -54,6 +54,13 @@ inner() {
   done
   chmod 0755 /run/pi
   chmod 0644 /run/pi/* 2>/dev/null || true
+  # the checkout under test, read-only at /run/pi-app (it may live under /tmp,
+  # which is covered next, or under /home, which the unit hides)
+  if [ -f "$work/app-root" ]; then
+    mkdir -p /run/pi-app
+    mount --bind "$(cat "$work/app-root")" /run/pi-app
+    mount -o remount,bind,ro /run/pi-app
+  fi
   for d in /tmp /var/tmp /var/log /var/lib/systemd; do
     [ -d "$d" ] && mount -t tmpfs -o mode=1777 tmpfs "$d"
   done
