@@ -202,6 +202,10 @@ setup() {
   mkdir -p "/etc/netns/$NETNS"
   printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "/etc/netns/$NETNS/resolv.conf"
   printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' > "/etc/netns/$NETNS/hosts"
+  # Postfix's own peer lookups (getnameinfo) must ask that DNS, whatever the host's nsswitch says
+  if [ -f /etc/nsswitch.conf ]; then
+    sed 's/^hosts:.*/hosts: files dns/' /etc/nsswitch.conf > "/etc/netns/$NETNS/nsswitch.conf"
+  fi
   ip netns add "$NETNS" || return 1
   nsx ip link set lo up || return 1
   [ "$(nsx ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')" = "lo " ] || { say "namespace has links besides lo"; return 1; }
