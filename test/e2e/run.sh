@@ -13,7 +13,8 @@
 #
 # Output: "PASS <id>: ..." or "FAIL <id>: ..." per case (a failed case is
 # followed by its Postfix reply and the daemon's decision log lines, indented),
-# then "N passed, N failed". Exit 0 only when every case ran and passed,
+# then two whole-run checks (daemon-logs: no error/fatal line; postfix-log: no
+# fatal/panic line), then "N passed, N failed". Exit 0 only when every case ran and passed,
 # 1 when a case failed, 2 when setup failed.
 #
 # Names are per run (netns pi-e2e-<pid>, run dir /tmp/pi-e2e-<pid>), so runs
@@ -422,6 +423,14 @@ run_cases() {
     fi
     if run_case "${f[@]:0:8}"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
   done < "$CASES"
+  # whole-run checks: no daemon logged an error, Postfix logged no fatal/panic
+  local bad
+  bad=$(cat "${DAEMON_LOGS[@]}" 2> /dev/null | grep -E '"level":"(error|fatal)"')
+  if [ -z "$bad" ]; then echo "PASS daemon-logs: no error or fatal line in the daemons' logs"; pass=$((pass + 1))
+  else echo "FAIL daemon-logs: $(printf '%s\n' "$bad" | wc -l) error/fatal lines"; printf '%s\n' "$bad" | head -5 | sed 's/^/    daemon: /'; fail=$((fail + 1)); fi
+  bad=$(grep -E 'postfix/[a-z-]+\[[0-9]+\]: (fatal|panic):' "$RUN/maillog")
+  if [ -z "$bad" ]; then echo "PASS postfix-log: no fatal or panic line in the Postfix log"; pass=$((pass + 1))
+  else echo "FAIL postfix-log: $(printf '%s\n' "$bad" | wc -l) fatal/panic lines"; printf '%s\n' "$bad" | head -5 | sed 's/^/    maillog: /'; fail=$((fail + 1)); fi
   echo "$pass passed, $fail failed"
   [ "$fail" = 0 ] && [ "$n" -gt 0 ]
 }
