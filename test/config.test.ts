@@ -152,4 +152,12 @@ t.test('check-config command: exit 0 and the effective config, or 78 with positi
   t.match(r5.stdout, /^policyd-identity \d+\.\d+\.\d+/);
   const r6 = spawnSync(process.execPath, [CLI, 'frobnicate'], { encoding: 'utf8', timeout: 20_000 });
   t.equal(r6.status, 64);
+  // valid but meaningless settings are warned about; a changed action alone is not
+  const warn = join(dir, 'warn.yaml');
+  writeFileSync(warn, 'checks:\n  helo_not_fqdn: { action: hold, code: "550 5.7.1" }\n  sender_domain_unknown: { action: discard }\n');
+  const r7 = spawnSync(process.execPath, [CLI, 'check-config', '-q', '--config', warn], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(r7.status, 0);
+  t.match(r7.stderr, /warning: checks\.helo_not_fqdn: a code means nothing with action hold/);
+  t.notMatch(r7.stderr, /sender_domain_unknown/, 'no warning about a default code nobody wrote');
+  t.match(r7.stderr, /config OK: .* \(1 warning\(s\)\)/);
 });

@@ -7,6 +7,8 @@ import { COMMON_OPTIONS, parse } from './args.js';
 import { loadFor } from './config-source.js';
 import { formatConfigError } from '../config/load.js';
 import type { Config } from '../config/types.js';
+import { createEngine } from '../policy/engine.js';
+import type { DnsLookup } from '../dns/types.js';
 
 /** A plain-data view of the effective config (endpoints and CIDR sets as text). */
 export function printableConfig(config: Config): unknown {
@@ -26,10 +28,16 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     process.stderr.write(`config invalid: ${r.errors.length} error(s)\n`);
     return 78;
   }
+  // Settings that are valid but probably not what was meant (a code an action
+  // ignores, an override that matches everything): the engine finds them while
+  // compiling; serve logs the same lines at start.
+  const noDns = { scoped: (): DnsLookup => { throw new Error('check-config does no lookups'); } };
+  const warnings = createEngine(r.config, { dns: noDns }).warnings;
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   if (!values.quiet) {
     process.stdout.write(`# effective config from ${r.config.source}\n`);
     process.stdout.write(stringify(printableConfig(r.config)));
   }
-  process.stderr.write(`config OK: ${r.config.source}\n`);
+  process.stderr.write(`config OK: ${r.config.source}${warnings.length > 0 ? ` (${warnings.length} warning(s))` : ''}\n`);
   return 0;
 }

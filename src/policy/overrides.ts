@@ -71,8 +71,20 @@ type CheckSettingsConfig = Readonly<Record<string, RawActionSettings | undefined
 /** The configured settings of one check, or its registry defaults when the config does not know it. */
 function baseSettings(def: CheckDef, checks: CheckSettingsConfig): RawActionSettings {
   const c = checks[def.id];
-  if (c !== undefined) return c;
+  if (c !== undefined) return ownCode(def, c);
   return { action: def.defaults.action, code: def.defaults.code ?? null, message: def.defaults.message, score: def.defaults.score ?? 0 };
+}
+
+/**
+ * A check's default code belongs to its default action. The schema fills it in
+ * whatever the action, so with another action and that same code the admin did
+ * not choose a code: the new action's own Postfix default applies, and no
+ * warning is given about a code nobody wrote ("hold: a code means nothing").
+ */
+function ownCode(def: CheckDef, s: RawActionSettings): RawActionSettings {
+  const dflt = def.defaults.code ?? null;
+  if (s.action !== def.defaults.action && dflt !== null && s.code === dflt) return { ...s, code: null };
+  return s;
 }
 
 function merge(base: RawActionSettings, p: PartialSettings): RawActionSettings {
@@ -107,7 +119,7 @@ export function compileTables(
     for (const [id, p] of Object.entries(o.checks)) {
       const i = index.get(id);
       if (i !== undefined) {
-        settings[i] = compileAction(`overrides[${n}].checks.${id}`, merge(raw[i]!, p), warn);
+        settings[i] = compileAction(`overrides[${n}].checks.${id}`, ownCode(defs[i]!, merge(raw[i]!, p)), warn);
       } else if (id.startsWith('limit:')) {
         (limits ??= new Map()).set(id, p);
       } else {
