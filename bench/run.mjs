@@ -1,0 +1,366 @@
+#!/usr/bin/env node
+// bench/run.mjs — `npm run bench`: measure the daemon (dist/) against the
+// ceiling of Node's socket path and, with --full, against postfwd2 and
+// policyd-weight; write the tables.
+//
+//   npm run bench                       quick run (~2-3 min): every phase once
+//   npm run bench -- --full             everything, repeated, plus a CPU
+//                                       profile and the Perl peers (root)
+//   node bench/run.mjs [--full] [--write] [--out DIR] [--phases a,b,...]
+//        [--conns 1,8,64,512] [--reps N] [--cli PATH]
+//   --cli PATH: another build of the daemon's cli.js (to A/B a patch)
+//
+// Phases (in this order): probe (every identity of the mix on a restarted
+// daemon: its answer, the DNS queries of the first request, and of the same
+// identity again; then the whole mix cold / again / after the identity cache
+// expired), warm (1, 8, 64, 512 connections, ceiling and daemon interleaved),
+// cold (never-seen identities: every request misses every cache), c1000
+// (1,000 connections: peak RSS, p99), workers (workers: 2 against 1, and the
+// ceiling likewise), profile (--full: node --cpu-prof of the daemon under
+// 64-connection load, top self-time functions), peers (--full, root: the
+// shared peer bench with this daemon as a custom target, same dnsmasq).
+//
+// Output: DIR (default /tmp/policyd-identity-bench/<date>) gets
+// results.jsonl (one object per measured run), report.md, every log and
+// profile. bench/RESULTS.md is written with --full or --write.
+//
+// Noise: the machine may be shared. Before each run we wait (quick: up to 3
+// s, full: up to 30 s) for the rest of the machine to use at most 0.25 cores,
+// record what it used during the run (busy time from /proc/stat minus the
+// daemon, the DNS server and the load generator), and flag runs above 0.25
+// cores as noisy; --full repeats noisy runs (at most 2 extra). Summaries are
+// medians of the quiet runs (of all runs, marked *, when none was quiet).
+//
+// Everything listens on 127.0.0.1 only; the daemon resolves through the
+// bench's own DNS server (lib/dns-server.mjs) or, for the peers, the peer
+// bench's dnsmasq inside its loopback-only network namespace.
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, startDns, startDaemon, startCeiling, runLoadgen, probeClient, killAll } from './lib/procs.mjs';
+import { treeCpuSplit, cpuOf, treeMem, resetPeak, machineBusy, loadavg, machineInfo } from './lib/proc.mjs';
+import { identityTemplates, IDENTITIES, fillTemplate, coldRequest, mixTemplates } from './lib/mix.mjs';
+import { topSelf, formatTop } from './lib/profile.mjs';
+import { runPeers } from './lib/peers.mjs';
+import { renderReport } from './lib/report.mjs';
+
+// ---- options ---------------------------------------------------------------------
+const argv = process.argv.slice(2);
+const flag = (f) => argv.includes(f);
+const value = (f) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
+const FULL = flag('--full');
+const S = FULL
+  ? { conns: [1, 8, 64, 512], reps: 3, warmup: 3000, requests: 2_000_000, durationS: 8, coldRequests: 200_000, coldDurationS: 6,
+    c1000PerConn: 100, workerConns: [8, 64, 512], workerReps: 3, quietWaitS: 30, maxExtra: 2, profileS: 10 }
+  : { conns: [1, 8, 64, 512], reps: 1, warmup: 2000, requests: 1_000_000, durationS: 3, coldRequests: 100_000, coldDurationS: 2.5,
+    c1000PerConn: 30, workerConns: [64], workerReps: 1, quietWaitS: 3, maxExtra: 0, profileS: 6 };
+// (runs end by duration; the request counts are only caps)
+if (value('--conns')) S.conns = value('--conns').split(',').map(Number);
+if (value('--reps')) S.reps = S.workerReps = Number(value('--reps'));
+const ALL = ['probe', 'warm', 'cold', 'c1000', 'workers', ...(FULL ? ['profile', 'peers'] : [])];
+const PHASES = value('--phases') ? value('--phases').split(',') : ALL;
+const NOISE_MAX = 0.25;
+const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+const OUT = path.resolve(value('--out') ?? `/tmp/policyd-identity-bench/${stamp}`);
+const WRITE = FULL || flag('--write');
+// --cli PATH: measure another build of the daemon (A/B of a patch); the report names it
+const CLI = value('--cli') ? path.resolve(value('--cli')) : path.join(ROOT, 'dist', 'cli.js');
+fs.mkdirSync(OUT, { recursive: true });
+const resultsFile = path.join(OUT, 'results.jsonl');
+const say = (m) => process.stderr.write(`bench: ${m}\n`);
+const tStart = Date.now();
+
+if (!fs.existsSync(CLI)) { say(`${CLI} missing: run \`npm run build\` (npm run bench does)`); process.exit(2); }
+
+// ---- the daemon's configuration: production-like (info log, one line per decision, to a file) ----
+function writeConfig(name, { workers = 1 } = {}) {
+  const file = path.join(OUT, `${name}.yaml`);
+  fs.writeFileSync(file, [
+    `# bench config (${name}): defaults, except the log goes to a file`,
+    `workers: ${workers}`,
+    'log:',
+    '  level: info',
+    `  destination: ${path.join(OUT, `${name}.log`)}`,
+    '',
+  ].join('\n'));
+  return { config: file, logFile: path.join(OUT, `${name}.log`) };
+}
+
+/**
+ * Count the daemon's log lines (one per decision at level info) and keep only
+ * the last 200: a full run writes gigabytes otherwise.
+ */
+function trimLog(file, from = 0) {
+  if (!fs.existsSync(file)) return null;
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let lines = 0;
+  let decisions = 0;
+  let n;
+  let pos = from;
+  const needle = Buffer.from('"msg":"decision"');
+  let carry = Buffer.alloc(0);
+  while ((n = fs.readSync(fd, buf, 0, buf.length, pos)) > 0) {
+    pos += n;
+    const chunk = Buffer.concat([carry, buf.subarray(0, n)]);
+    let from = 0;
+    let nl;
+    while ((nl = chunk.indexOf(10, from)) !== -1) {
+      lines++;
+      if (chunk.subarray(from, nl).includes(needle)) decisions++;
+      from = nl + 1;
+    }
+    carry = Buffer.from(chunk.subarray(from));
+  }
+  fs.closeSync(fd);
+  const keep = Math.min(pos, 200_000);
+  const tailBuf = Buffer.alloc(keep);
+  const fd2 = fs.openSync(file, 'r');
+  fs.readSync(fd2, tailBuf, 0, keep, pos - keep);
+  fs.closeSync(fd2);
+  fs.writeFileSync(file, tailBuf.toString('utf8').split('\n').slice(-200).join('\n'));
+  return { lines, decisions, bytes: pos - from };
+}
+async function stopDaemon(d, phase) {
+  await d.stop();
+  const t = trimLog(d.logFile, d.logStart);
+  if (t) (extra.logs ??= []).push({ phase, daemon: d.label, file: d.logFile, ...t });
+}
+
+// ---- measuring one run --------------------------------------------------------------
+async function waitQuiet() {
+  const t0 = Date.now();
+  let other = 0;
+  for (;;) {
+    const b0 = machineBusy();
+    await sleep(1000);
+    other = machineBusy() - b0;
+    if (other <= NOISE_MAX || Date.now() - t0 >= S.quietWaitS * 1000) return { waited_s: +((Date.now() - t0) / 1000).toFixed(1), before_cores: +other.toFixed(2) };
+  }
+}
+
+const records = [];
+function keep(rec) {
+  records.push(rec);
+  fs.appendFileSync(resultsFile, `${JSON.stringify(rec)}\n`);
+  const cpu = rec.cpu_ms_per_req !== null ? `${rec.cpu_ms_per_req} ms CPU/req` : '';
+  say(`  ${rec.phase} ${rec.target} c=${rec.connections}${rec.rep ? ` rep ${rec.rep}` : ''}: ${rec.req_per_s} req/s, p50 ${rec.p50_ms} p99 ${rec.p99_ms} max ${rec.max_ms} ms, ${cpu}, DNS ${rec.dns_q_per_req} q/req, peak RSS ${rec.hwm_mib} MiB, errors ${rec.errors}, other load ${rec.other_cores} cores${rec.noisy ? ' (noisy)' : ''}`);
+  return rec;
+}
+
+/**
+ * One measured run of the load generator against `target` (daemon or ceiling):
+ * an unmeasured warm-up, then counters before/after the measured run.
+ */
+async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.warmup, requests = S.requests, durationS = S.durationS,
+  perConnection = 0, coldStart = 0, rep = 0, resetHwm = true } = {}) {
+  const quiet = await waitQuiet();
+  const common = ['--connections', conns, '--mix', mix];
+  if (warmup > 0) {
+    const w = await runLoadgen(target.port, [...common, '--requests', warmup, '--duration-s', 15, ...(mix === 'cold' ? ['--cold-start', coldStart] : [])]);
+    coldStart = w.cold_next;
+  }
+  if (resetHwm) resetPeak(target.pid);
+  const la0 = loadavg();
+  const b0 = machineBusy();
+  const c0 = treeCpuSplit(target.pid);
+  const d0 = cpuOf(dns.pid);
+  const q0 = (await dns.stats()).total;
+  const t0 = Date.now();
+  const r = await runLoadgen(target.port, [...common, ...(perConnection ? ['--per-connection', perConnection] : ['--requests', requests, '--duration-s', durationS]),
+    ...(mix === 'cold' ? ['--cold-start', coldStart] : [])]);
+  const wall = (Date.now() - t0) / 1000;
+  const q1 = (await dns.stats()).total;
+  const c1 = treeCpuSplit(target.pid);
+  const targetCpu = c1.user + c1.sys - c0.user - c0.sys;
+  const dnsCpu = cpuOf(dns.pid) - d0;
+  const busy = machineBusy() - b0;
+  const mem = treeMem(target.pid);
+  const other = Math.max(0, busy - targetCpu - dnsCpu - r.loadgen_total_cpu_s) / wall;
+  const { by_label: byLabel, ...rest } = r;
+  return keep({
+    phase, target: target.label, rep, ...rest, by_label: byLabel,
+    wall_s: +wall.toFixed(3), target_cpu_s: +targetCpu.toFixed(2), target_user_s: +(c1.user - c0.user).toFixed(2), target_sys_s: +(c1.sys - c0.sys).toFixed(2),
+    cpu_ms_per_req: r.requests ? +((1000 * targetCpu) / r.requests).toFixed(4) : null,
+    target_cores: +(targetCpu / wall).toFixed(2), loadgen_cores: +(r.loadgen_cpu_s / Math.max(r.seconds, 1e-3)).toFixed(2),
+    dns_queries: q1 - q0, dns_q_per_req: r.requests ? +((q1 - q0) / r.requests).toFixed(3) : null, dns_cpu_s: +dnsCpu.toFixed(2),
+    other_cores: +other.toFixed(2), noisy: other > NOISE_MAX, quiet_wait: quiet, loadavg_before: la0, loadavg_after: loadavg(),
+    rss_mib: mem.rss_mib, hwm_mib: mem.hwm_mib, cold_next: r.cold_next,
+  });
+}
+
+// ---- phases ---------------------------------------------------------------------------
+const extra = {}; // non-run results for the report
+
+/** Every identity on a fresh daemon: answer, DNS queries of the first request and of a repeat. */
+async function phaseProbe(dns) {
+  say('probe: every identity on a restarted daemon (cold caches)');
+  const cfg = writeConfig('probe');
+  const rows = [];
+  const tmpl = identityTemplates();
+  const cold = [
+    { label: 'cold-good (synthetic)', kind: 'good', expect: 'accept', text: (k) => coldRequest(0xa0001).replace(/instance=[^\n]*/, `instance=p1.${k}.0`) },
+    { label: 'cold-noptr (synthetic)', kind: 'bad', expect: 'refuse', text: (k) => coldRequest(0xa0003).replace(/instance=[^\n]*/, `instance=p2.${k}.0`) },
+  ];
+  const cases = [
+    ...tmpl.map((t) => ({ label: t.label, kind: t.kind, expect: t.expect, text: (k) => fillTemplate(t, `b0b.${k}.${t.label.length}.0`, String(40000 + k)) })),
+    ...cold,
+  ];
+  for (const c of cases) {
+    const d = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'probe' });
+    const cl = await probeClient(d.port);
+    const s0 = (await dns.stats()).seq;
+    const a1 = await cl.ask(c.text(1));
+    await sleep(30); // a lookup started but not awaited would still show up
+    const q1 = await dns.queriesSince(s0);
+    const s1 = (await dns.stats()).seq;
+    const a2 = await cl.ask(c.text(2)); // the same identity, a new message
+    await sleep(30);
+    const q2 = await dns.queriesSince(s1);
+    cl.close();
+    await stopDaemon(d, 'probe');
+    rows.push({ label: c.label, kind: c.kind, expect: c.expect, action: a1, action_repeat: a2,
+      queries: q1.length, query_list: q1.map(([, type, name]) => `${type} ${name}`), queries_repeat: q2.length });
+    say(`  ${c.label}: ${a1.slice(0, 70)} | ${q1.length} queries, repeat ${q2.length}`);
+  }
+  extra.probe = rows;
+
+  // The whole mix on one fresh daemon: cold pass, at once again (identity cache), after 2.5 s (resolver cache).
+  const d = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'probe' });
+  const cl = await probeClient(d.port);
+  const mix = mixTemplates();
+  const passes = [];
+  for (const [i, name] of ['cold', 'again at once', 'after 2.5 s (identity cache expired)'].entries()) {
+    if (i === 2) await sleep(2500);
+    const s0 = (await dns.stats()).seq;
+    for (const [k, t] of mix.entries()) await cl.ask(fillTemplate(t, `ca5e.${i}.${k}.0`, String(30000 + k)));
+    await sleep(30);
+    const q = (await dns.stats()).seq - s0;
+    passes.push({ pass: name, requests: mix.length, queries: q, q_per_req: +(q / mix.length).toFixed(2) });
+  }
+  cl.close();
+  await stopDaemon(d, 'probe');
+  extra.mixPasses = passes;
+  say(`  mix passes: ${passes.map((p) => `${p.pass}: ${p.queries} queries`).join('; ')}`);
+}
+
+/** Warm caches: ceiling and daemon interleaved at every concurrency. */
+async function phaseWarm(dns) {
+  say('warm: ceiling and daemon, interleaved');
+  const cfg = writeConfig('warm');
+  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity' });
+  const ceiling = await startCeiling();
+  for (const conns of S.conns) {
+    const big = conns >= 512;
+    const opts = { warmup: big ? S.warmup * 2 : S.warmup, requests: big ? S.requests * 2 : S.requests, durationS: big ? S.durationS * 1.5 : S.durationS };
+    let quiet = 0;
+    for (let rep = 1; quiet < S.reps && rep <= S.reps + S.maxExtra; rep++) {
+      const order = rep % 2 ? [ceiling, daemon] : [daemon, ceiling];
+      const pair = [];
+      for (const t of order) pair.push(await measure(dns, t, 'warm', conns, { ...opts, rep }));
+      if (!pair.some((r) => r.noisy)) quiet++;
+    }
+  }
+  await ceiling.stop();
+  await stopDaemon(daemon, 'warm');
+}
+
+/** Cold caches: every request an identity the daemon has never seen. */
+let coldNext = 1;
+async function phaseCold(dns) {
+  say('cold: never-seen identities (every lookup goes to the DNS server)');
+  const cfg = writeConfig('cold');
+  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity' });
+  for (const conns of S.conns) {
+    for (let rep = 1; rep <= S.reps; rep++) {
+      const r = await measure(dns, daemon, 'cold', conns, { mix: 'cold', warmup: 300, requests: S.coldRequests, durationS: S.coldDurationS, coldStart: coldNext, rep });
+      coldNext = r.cold_next;
+    }
+  }
+  await stopDaemon(daemon, 'cold');
+}
+
+/** 1,000 connections: peak RSS over the daemon's whole life, p99. */
+async function phaseC1000(dns) {
+  say(`c1000: 1,000 connections x ${S.c1000PerConn} requests`);
+  const cfg = writeConfig('c1000');
+  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity' });
+  const ceiling = await startCeiling();
+  for (const t of [ceiling, daemon]) {
+    await measure(dns, t, 'c1000', 1000, { perConnection: S.c1000PerConn, warmup: 2000, resetHwm: false });
+  }
+  await ceiling.stop();
+  await stopDaemon(daemon, 'c1000');
+}
+
+/** workers: 2 against 1, and the ceiling likewise, interleaved. */
+async function phaseWorkers(dns) {
+  say('workers: 1 and 2 worker processes (daemon and ceiling)');
+  const w1 = await startDaemon({ cli: CLI, ...writeConfig('workers1'), dns: dns.server, label: 'policyd-identity' });
+  const w2cfg = writeConfig('workers2', { workers: 2 });
+  const w2 = await startDaemon({ cli: CLI, ...w2cfg, dns: dns.server, workers: 2, label: 'policyd-identity-w2' });
+  const c1 = await startCeiling();
+  const c2 = await startCeiling({ workers: 2 });
+  for (const conns of S.workerConns) {
+    for (let rep = 1; rep <= S.workerReps; rep++) {
+      for (const t of rep % 2 ? [w1, w2, c1, c2] : [w2, w1, c2, c1]) await measure(dns, t, 'workers', conns, { rep });
+    }
+  }
+  for (const p of [c1, c2]) await p.stop();
+  for (const d of [w1, w2]) await stopDaemon(d, 'workers');
+}
+
+/** CPU profile of the daemon under 64-connection warm load. */
+async function phaseProfile(dns) {
+  say('profile: node --cpu-prof, 64 connections, warm');
+  const dir = path.join(OUT, 'profile');
+  fs.mkdirSync(dir, { recursive: true });
+  const cfg = writeConfig('profile');
+  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity (profiled)', nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+  await measure(dns, daemon, 'profile', 64, { requests: 10_000_000, durationS: S.profileS });
+  await stopDaemon(daemon, 'profile');
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) { say('  no profile written'); return; }
+  const top = topSelf(path.join(dir, file), 30, ROOT);
+  extra.profile = { file: path.join(dir, file), ...top };
+  say(`\n${formatTop(top)}\n`);
+}
+
+// ---- main --------------------------------------------------------------------------------
+const meta = { ...machineInfo(), cli: path.relative(ROOT, CLI), mode: FULL ? 'full' : 'quick', command: `node bench/run.mjs ${argv.join(' ')}`.trim(), settings: S, phases: PHASES, out: OUT };
+fs.writeFileSync(path.join(OUT, 'meta.json'), JSON.stringify(meta, null, 2));
+say(`${meta.mode} run, phases ${PHASES.join(',')}; output in ${OUT}`);
+let failed = null;
+const dns = await startDns();
+try {
+  if (PHASES.includes('probe')) await phaseProbe(dns);
+  if (PHASES.includes('warm')) await phaseWarm(dns);
+  if (PHASES.includes('cold')) await phaseCold(dns);
+  if (PHASES.includes('c1000')) await phaseC1000(dns);
+  if (PHASES.includes('workers')) await phaseWorkers(dns);
+  if (PHASES.includes('profile')) await phaseProfile(dns);
+} catch (e) {
+  failed = e;
+  say(`FAILED: ${e.stack ?? e}`);
+}
+await dns.stop();
+if (!failed && PHASES.includes('peers')) {
+  try {
+    extra.peers = await runPeers({ out: path.join(OUT, 'peers'), say });
+  } catch (e) {
+    extra.peers = { skipped: String(e.message ?? e) };
+    say(`peers skipped: ${e.message ?? e}`);
+  }
+}
+meta.duration_s = Math.round((Date.now() - tStart) / 1000);
+const md = renderReport({ meta, records, extra, identities: IDENTITIES });
+fs.writeFileSync(path.join(OUT, 'report.md'), md);
+fs.writeFileSync(path.join(OUT, 'extra.json'), JSON.stringify(extra, null, 2));
+if (WRITE && !failed) {
+  fs.writeFileSync(path.join(ROOT, 'bench', 'RESULTS.md'), md);
+  say('wrote bench/RESULTS.md');
+}
+process.stdout.write(md);
+say(`done in ${meta.duration_s} s; ${OUT}/report.md, results.jsonl`);
+killAll();
+process.exit(failed ? 1 : 0);
