@@ -28,7 +28,19 @@
  * code PI_LIMITS_BACKEND_DOWN; the return to service is logged at info.
  */
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
+
+// ioredis is loaded only when a Redis backend is configured: importing it costs
+// about 20 MB of RSS (measured: 41 -> 64 MB for a bare node), which every daemon
+// on the memory backend would otherwise carry. It is a CommonJS package, so a
+// synchronous require keeps this constructor synchronous.
+const requireCjs = createRequire(import.meta.url);
+let RedisClass: typeof import('ioredis').Redis | null = null;
+function redisClass(): typeof import('ioredis').Redis {
+  RedisClass ??= (requireCjs('ioredis') as typeof import('ioredis')).Redis;
+  return RedisClass;
+}
 import type { Logger } from 'pino';
 import { ErrorCodes } from '../errors.js';
 import type { Mode, Verdict } from './algorithm.js';
@@ -202,7 +214,8 @@ export class RedisBackend implements Backend {
       opts = { target: cfg.url, options: { ...redisOptions({ ...cfg, password_file: null, tls: null }).options, lazyConnect: true } };
       this.closed = true;
     }
-    this.redis = opts.target === null ? new Redis(opts.options) : new Redis(opts.target, opts.options);
+    const RedisCtor = redisClass();
+    this.redis = opts.target === null ? new RedisCtor(opts.options) : new RedisCtor(opts.target, opts.options);
     this.redis.defineCommand('piGcra', { numberOfKeys: 1, lua: GCRA_LUA });
     this.redis.defineCommand('piDistinct', { lua: DISTINCT_LUA });
     this.cmds = this.redis as unknown as ScriptCommands;

@@ -53,7 +53,19 @@ export function createLogger(opts: LoggerOptions): Logger {
   }
   const base = { name: 'policyd-identity' };
   if (dest === null) return pino({ level: 'silent', base });
-  const stream = pino.destination({ dest, sync: opts.sync ?? false, mkdir: false }) as DestinationStream & Flushable;
+  // maxWrite: sonic-boom writes at most this much per write(2). Its 16 KiB default
+  // cannot keep up with ~20k decision lines/s (about 6 MB/s): the unwritten buffer
+  // then grows without bound (measured: +100-200 MB in seconds under saturating
+  // load). 1 MiB writes drain it at once. maxLength bounds the buffer in the worst
+  // case (a stuck disk or pipe): past 32 MiB lines are dropped rather than memory
+  // exhausted.
+  const stream = pino.destination({
+    dest,
+    sync: opts.sync ?? false,
+    mkdir: false,
+    maxWrite: 1 << 20,
+    maxLength: 32 << 20,
+  }) as DestinationStream & Flushable;
   lastDest = stream;
   return pino(
     {
