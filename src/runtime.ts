@@ -37,10 +37,14 @@ export async function createRuntime(config: Config, log: Logger, hooks: RuntimeH
   // limits.redis.connect_timeout; never rejects): otherwise the first requests
   // after a start or reload would all fail open while Redis is still connecting.
   await limiter.ready();
+  const dnsTrouble = dnsTroubleLogger(log);
   const engine = createEngine(config, {
     dns,
     limiter,
-    onFinding: hooks.onFinding,
+    onFinding: (f) => {
+      hooks.onFinding?.(f);
+      if (f.result === 'tempfail' && !f.check.startsWith('limit:')) dnsTrouble(f);
+    },
     onError: (code, err, detail) => log.error({ code, err: err instanceof Error ? err.message : String(err), detail }, 'engine error'),
   });
   for (const w of engine.warnings) log.warn({ code: 'PI_CONFIG_INVALID', warning: w }, 'config warning');
@@ -54,5 +58,37 @@ export async function createRuntime(config: Config, log: Logger, hooks: RuntimeH
       dns.close();
       await limiter.close();
     },
+  };
+}
+
+/** Most DNS-trouble warnings per window; an outage must not flood the log (one per check per request). */
+const DNS_WARN_BUDGET = 20;
+const DNS_WARN_WINDOW_MS = 10_000;
+
+/**
+ * DNS trouble at `warn` (issue: "protocol errors and DNS trouble at warn"),
+ * with its code: PI_DNS_DEADLINE when the request deadline cut a lookup short,
+ * PI_DNS_TEMPFAIL otherwise. Bounded: at most DNS_WARN_BUDGET lines per 10 s,
+ * then one line saying how many were left out.
+ */
+function dnsTroubleLogger(log: Logger): (f: Finding) => void {
+  let windowStart = 0;
+  let used = 0;
+  let suppressed = 0;
+  return (f) => {
+    const now = Date.now();
+    if (now - windowStart >= DNS_WARN_WINDOW_MS) {
+      if (suppressed > 0) log.warn({ code: 'PI_DNS_TEMPFAIL', suppressed }, `${suppressed} more DNS failure warnings left out in the last ${DNS_WARN_WINDOW_MS / 1000}s`);
+      windowStart = now;
+      used = 0;
+      suppressed = 0;
+    }
+    if (used >= DNS_WARN_BUDGET) {
+      suppressed++;
+      return;
+    }
+    used++;
+    const code = f.reason.includes('DEADLINE') ? 'PI_DNS_DEADLINE' : 'PI_DNS_TEMPFAIL';
+    log.warn({ code, check: f.check, reason: f.reason }, 'DNS trouble: check could not be decided');
   };
 }

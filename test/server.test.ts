@@ -15,6 +15,8 @@ import type { PolicyRequest } from '../src/protocol/request.js';
 import { dunnoDecider } from '../src/policy/dunno.js';
 import { PolicyClient, block, fixture } from './helpers/policy-client.js';
 import { memoryLogger } from './helpers/log.js';
+import { startDnsServer } from './helpers/dns-server.js';
+import { createRuntime } from '../src/runtime.js';
 
 const CLI = join(process.cwd(), 'build', 'src', 'cli.js');
 
@@ -318,4 +320,26 @@ t.test('serve refuses a listen address it cannot bind, exit 1 with a coded messa
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   t.equal(code, 1);
   t.match(err, /PI_SERVER_LISTEN_FAILED/);
+});
+
+t.test('DNS trouble is logged at warn with its code (bounded), and never answered 5xx', async (t) => {
+  const dns = await startDnsServer({ zone: {} });
+  t.teardown(() => dns.stop());
+  dns.setBehaviour(() => 'servfail');
+  const { log, lines } = memoryLogger();
+  const cfg = config(`listen: [inet:127.0.0.1:0]\ndns: { servers: ["${dns.server}"], tries: 1, timeout: 200ms }`);
+  const rt = await createRuntime(cfg, log);
+  t.teardown(() => rt.close());
+  const d = await startDaemon({ config: cfg, log, decider: rt.decider });
+  t.teardown(() => d.shutdown());
+  const c = await PolicyClient.connect({ port: portOf(d) });
+  for (let i = 0; i < 30; i++) {
+    const a = await c.ask(block({ protocol_state: 'RCPT', client_address: '203.0.113.9', helo_name: `h${i}.example.net`, sender: `a@s${i}.example.org`, recipient: 'r@example.com', instance: `i${i}` }));
+    t.match(a, /^DEFER_IF_PERMIT 4\.4\.3 /, `request ${i}: on_tempfail, not 5xx`);
+  }
+  c.close();
+  const warns = lines.filter((l) => l.code === 'PI_DNS_TEMPFAIL' && l.level === 'warn');
+  t.ok(warns.length > 0, 'DNS trouble logged with PI_DNS_TEMPFAIL');
+  t.ok(warns.length <= 20, `bounded (${warns.length} lines for 30 requests with several failing checks each)`);
+  t.match(String(warns[0]!.reason), /SERVFAIL/);
 });
