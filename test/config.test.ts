@@ -57,6 +57,9 @@ t.test('each kind of error names file, line, column and key path', async (t) => 
     ['YAML syntax error', 'listen:\n  - a\n - b\n', 3, 1, /implicit map key/],
     ['duplicate key', 'mode: warn\nmode: enforce\n', 2, 1, /[Dd]uplicate|unique/],
     ['top level not a mapping', '- a\n- b\n', 1, 1, /must be a mapping/],
+    ['unresolved YAML tag', 'log: { level: !!js/function "info" }\n', 1, 15, /Unresolved tag/],
+    ['unknown YAML directive', '%FOO bar\n---\nmode: warn\n', 1, 1, /Unknown directive/],
+    ['binary where a word belongs', 'mode: !!binary aGVsbG8=\n', 1, 16, /mode: expected one of enforce, warn, got binary data/],
     ['bad override match', 'overrides:\n  - match: { clients: [nope] }\n', 2, 23, /overrides\[0\]\.match\.clients/],
   ];
   for (const [name, yaml, line, col, re] of cases) {

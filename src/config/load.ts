@@ -62,10 +62,13 @@ export function loadConfigFile(file: string, overrides: Overrides = {}): LoadRes
 export function loadConfigText(src: string, file: string, overrides: Overrides = {}): LoadResult {
   const lc = new LineCounter();
   const doc = parseDocument(src, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
+  // Warnings (an unresolved tag like !!js/function, an unknown %directive) are
+  // refused too: a config must mean exactly what it says.
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => ({
+      errors: problems.map((e) => ({
         code: 'PI_CONFIG_YAML' as const,
         file,
         line: e.linePos?.[0].line ?? 0,

@@ -43,6 +43,8 @@ export function issue(ctx: Ctx, path: Path, message: string, atKey = false): Bad
 export function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
+  if (ArrayBuffer.isView(v)) return 'binary data (!!binary)';
+  if (v instanceof Date) return 'a timestamp';
   if (typeof v === 'object') return 'a mapping';
   return `${typeof v} ${JSON.stringify(v)}`;
 }
