@@ -117,6 +117,15 @@ t.test('command-line overrides are validated like the file', async (t) => {
   t.notOk(bad.ok);
 });
 
+t.test('the bin runs with the Node flags the daemon is measured with', async (t) => {
+  const { NODE_FLAGS } = await import('../src/cli.js');
+  const { readFileSync } = await import('node:fs');
+  const shebang = readFileSync(join(ROOT, 'src', 'cli.ts'), 'utf8').split('\n')[0];
+  t.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  t.ok(pkg.scripts.start.includes(`node ${NODE_FLAGS.join(' ')} dist/cli.js`), 'npm start uses them too');
+});
+
 t.test('durations and endpoints', async (t) => {
   t.equal(parseDuration('250ms'), 250);
   t.equal(parseDuration('5s'), 5000);

@@ -22,7 +22,7 @@ function runDriver(opts: DriverOptions): Promise<{ result: DriverResult | null; 
   delete env.NODE_OPTIONS; // no tap loader in the client process
   delete env.NODE_V8_COVERAGE;
   const nofile = opts.connections + 256;
-  const script = `ulimit -n ${nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`;
+  const script = `ulimit -n ${nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec env -u NODE_OPTIONS -u NODE_V8_COVERAGE "$0" "$@"`;
   const child = spawn('/bin/sh', ['-c', script, process.execPath, DRIVER, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let stderr = '';

@@ -150,7 +150,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   };
   const stats = () => {
     log.info(
-      { counters: daemon.counters, open: daemon.openConnections(), runtime: runtime.stats(), metrics: metrics.snapshot(), worker: cluster.worker?.id },
+      { counters: daemon.counters, open: daemon.openConnections(), runtime: runtime.stats(), metrics: metrics.snapshot(), memory: process.memoryUsage(), worker: cluster.worker?.id },
       'stats',
     );
   };

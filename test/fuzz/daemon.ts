@@ -22,6 +22,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/cli.js';
 
 export const CLI_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
 
@@ -148,12 +149,15 @@ export class SpawnedDaemon {
   static async start(configFile: string, opts: { nofile?: number; timeoutMs?: number; args?: string[]; logFile?: string } = {}): Promise<SpawnedDaemon> {
     const nofile = opts.nofile ?? 4096;
     // raise the soft limit to nofile, or to the hard limit when that is lower
-    const script = `ulimit -n ${nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`;
+    const script = `ulimit -n ${nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec env -u NODE_OPTIONS -u NODE_V8_COVERAGE "$0" "$@"`;
     // Without tap's loader and V8 coverage: the figures (RSS, latency) are the daemon's own.
+    // Deleting them from env is not enough: tap's processinfo re-adds NODE_OPTIONS to
+    // every spawn, so the shell removes them again right before exec (env -u).
     const env = { ...process.env };
     delete env.NODE_OPTIONS;
     delete env.NODE_V8_COVERAGE;
-    const child = spawn('/bin/sh', ['-c', script, process.execPath, CLI_PATH, 'serve', '--config', configFile, ...(opts.args ?? [])], {
+    // the Node flags production runs with (the bin's shebang, npm start, the unit)
+    const child = spawn('/bin/sh', ['-c', script, process.execPath, ...NODE_FLAGS, CLI_PATH, 'serve', '--config', configFile, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
     });
