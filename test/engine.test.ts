@@ -861,3 +861,30 @@ t.test('explain in dry-run shows the enforce answer', async (t) => {
   t.match(explanation.answer, /^WARN dry-run: would answer 550 5\.7\.1 no \[x\]$/);
   t.match(renderExplanation(explanation), /^enforce: +550 5\.7\.1 no/m);
 });
+
+// ---- the shipped checks with only their action changed (found by the e2e suite) ----------
+
+t.test('a check enabled or re-actioned without a code keeps a fitting default code, silently', async (t) => {
+  const { FakeDns } = await import('./helpers/fake-dns.js');
+  const r = loadConfigText(
+    'checks:\n  client_not_sender_mx: { action: reject }\n  rdns_missing: { action: disconnect }\n  helo_not_fqdn: { action: hold }\n  sender_domain_unknown: { action: discard }\n',
+    'x.yaml',
+  );
+  t.ok(r.ok);
+  if (!r.ok) return;
+  const zone = {
+    'other.example': { MX: [[10, 'mx.other.example']] as Array<[number, string]> },
+    'mx.other.example': { A: ['198.51.100.7'] },
+    'mail.example.net': { A: ['203.0.113.10'] },
+    '203.0.113.10': { PTR: ['mail.example.net'] },
+  };
+  const dns = new FakeDns(zone);
+  const engine = createEngine(r.config, { dns: { scoped: () => dns }, identityCache: false });
+  t.same(engine.warnings, [], 'no warning about codes nobody wrote');
+  const d = await engine.decide(
+    toPolicyRequest({ request: 'smtpd_access_policy', protocol_state: 'RCPT', client_address: '203.0.113.10', helo_name: 'mail.example.net', sender: 'a@other.example', recipient: 'r@example.com', instance: 'i1' }),
+    { engine: undefined, peer: 'test' },
+  );
+  t.same(d.fired, ['client_not_sender_mx']);
+  t.match(answer(d), /^550 5\.7\.1 /, 'the default 550 5.7.1 of a check that is off by default');
+});

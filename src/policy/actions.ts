@@ -76,9 +76,12 @@ function withClass(code: string, cls: '4' | '5'): string {
  * Compile one action setting. `where` names it in warnings
  * ("checks.rdns_missing"); `warn` collects config warnings.
  */
-export function compileAction(where: string, s: RawActionSettings, warn: (msg: string) => void): CompiledAction {
+export function compileAction(where: string, s: RawActionSettings, warnAll: (msg: string) => void, codeIsDefault = false): CompiledAction {
   const action = s.action;
   const raw = s.code ?? null;
+  // A code the admin did not write (the check's default, kept when only the
+  // action was changed) is adapted to the action like any other, silently.
+  const warn = codeIsDefault ? () => {} : warnAll;
   let code: string | null = raw === null ? null : normalizeReplyCode(raw);
   if (raw !== null && code === null) warn(`${where}.code ${JSON.stringify(raw)} is not a 4xx/5xx reply code: ignored`);
   let dsn: string | null = null;
@@ -122,7 +125,7 @@ export function compileAction(where: string, s: RawActionSettings, warn: (msg: s
     severity: SEVERITY[action] ?? 0,
     code,
     dsn,
-    template: compileTemplate(s.message ?? '', (m) => warn(`${where}.message: ${m}`)),
+    template: compileTemplate(s.message ?? '', (m) => warnAll(`${where}.message: ${m}`)),
     score: typeof s.score === 'number' && Number.isFinite(s.score) ? s.score : 0,
     configuredCode: raw,
   };

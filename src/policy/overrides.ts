@@ -71,20 +71,19 @@ type CheckSettingsConfig = Readonly<Record<string, RawActionSettings | undefined
 /** The configured settings of one check, or its registry defaults when the config does not know it. */
 function baseSettings(def: CheckDef, checks: CheckSettingsConfig): RawActionSettings {
   const c = checks[def.id];
-  if (c !== undefined) return ownCode(def, c);
+  if (c !== undefined) return c;
   return { action: def.defaults.action, code: def.defaults.code ?? null, message: def.defaults.message, score: def.defaults.score ?? 0 };
 }
 
 /**
  * A check's default code belongs to its default action. The schema fills it in
  * whatever the action, so with another action and that same code the admin did
- * not choose a code: the new action's own Postfix default applies, and no
- * warning is given about a code nobody wrote ("hold: a code means nothing").
+ * not write a code: it is adapted to the new action (550 -> 421 for disconnect,
+ * ignored for hold, ...) without a warning about a code nobody wrote.
  */
-function ownCode(def: CheckDef, s: RawActionSettings): RawActionSettings {
+function codeIsDefault(def: CheckDef, s: RawActionSettings): boolean {
   const dflt = def.defaults.code ?? null;
-  if (s.action !== def.defaults.action && dflt !== null && s.code === dflt) return { ...s, code: null };
-  return s;
+  return s.action !== def.defaults.action && dflt !== null && s.code === dflt;
 }
 
 function merge(base: RawActionSettings, p: PartialSettings): RawActionSettings {
@@ -109,7 +108,7 @@ export function compileTables(
   warn: (msg: string) => void,
 ): { base: SettingsTable; overrides: CompiledOverride[] } {
   const raw = defs.map((d) => baseSettings(d, checks));
-  const base = makeTable(null, raw.map((r, i) => compileAction(`checks.${defs[i]!.id}`, r, warn)), null);
+  const base = makeTable(null, raw.map((r, i) => compileAction(`checks.${defs[i]!.id}`, r, warn, codeIsDefault(defs[i]!, r))), null);
   const index = new Map(defs.map((d, i) => [d.id, i]));
   const out: CompiledOverride[] = [];
   overrides.forEach((o, n) => {
@@ -119,7 +118,8 @@ export function compileTables(
     for (const [id, p] of Object.entries(o.checks)) {
       const i = index.get(id);
       if (i !== undefined) {
-        settings[i] = compileAction(`overrides[${n}].checks.${id}`, ownCode(defs[i]!, merge(raw[i]!, p)), warn);
+        const merged = merge(raw[i]!, p);
+        settings[i] = compileAction(`overrides[${n}].checks.${id}`, merged, warn, codeIsDefault(defs[i]!, merged));
       } else if (id.startsWith('limit:')) {
         (limits ??= new Map()).set(id, p);
       } else {
