@@ -100,7 +100,9 @@ function askInSandbox(pid: number, target: { port: number } | { path: string } =
 s.on('connect',()=>s.write('request=smtpd_access_policy\\nprotocol_state=RCPT\\nclient_address=127.0.0.1\\n\\n'));
 s.on('data',d=>{b+=d;if(b.includes('\\n\\n')){process.stdout.write(b);s.destroy();}});
 s.on('error',e=>{process.stdout.write('error '+e.code);});setTimeout(()=>{process.stdout.write('<timeout>');process.exit(0)},8000).unref();`;
-  const r = spawnSync('nsenter', ['-t', String(pid), '-m', '-n', process.execPath, '-e', client], { encoding: 'utf8', timeout: 20_000 });
+  // env -u: tap re-adds its --import loader to NODE_OPTIONS on every spawn, and inside
+  // the sandbox a checkout under /tmp (CI clones there) is not visible: node would not start.
+  const r = spawnSync('nsenter', ['-t', String(pid), '-m', '-n', 'env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', process.execPath, '-e', client], { encoding: 'utf8', timeout: 20_000 });
   return r.stdout.trim();
 }
 

@@ -24,7 +24,7 @@ import { COMMON_OPTIONS, parse } from './args.js';
 import { configPath, loadFor } from './config-source.js';
 import { version } from './version.js';
 import { formatConfigError, type Overrides } from '../config/load.js';
-import { createLogger, flushLogger, type Logger } from '../log/logger.js';
+import { createLogger, flushLogger, flushNow, type Logger } from '../log/logger.js';
 import { startDaemon, type Daemon } from '../server/daemon.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { PolicydError } from '../errors.js';
@@ -113,6 +113,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (cluster.isWorker) answerPrimary(metrics);
   else if (!stdio) metricsServer = await openMetricsEndpoint(config, metrics, () => log);
   log.info({ config: config.source, mode: config.mode, version: version() }, 'started');
+  flushNow(log);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -141,6 +142,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       config = next;
       metrics.observeReload(true);
       log.info({ config: path ?? config.source }, 'reloaded');
+      flushNow(log);
       // The old runtime may still be answering in-flight requests: close it a little later.
       setTimeout(() => void old.close(), 30_000).unref();
     } catch (e) {
@@ -153,6 +155,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       { counters: daemon.counters, open: daemon.openConnections(), runtime: runtime.stats(), metrics: metrics.snapshot(), memory: process.memoryUsage(), worker: cluster.worker?.id },
       'stats',
     );
+    flushNow(log);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -125,3 +125,15 @@ export function flushLogger(log: Logger, cb: () => void, timeoutMs = 2000): void
     finish();
   }
 }
+
+/**
+ * Write the batched lines now (lifecycle lines an admin waits for: started,
+ * reloaded, stats). Synchronous; a no-op when nothing is buffered.
+ */
+export function flushNow(log: Logger): void {
+  try {
+    log.flush();
+  } catch {
+    // destination not ready yet: the batch timer writes it
+  }
+}
