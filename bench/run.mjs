@@ -25,7 +25,7 @@
 // profile. bench/RESULTS.md is written with --full or --write.
 //
 // Noise: the machine may be shared. Before each run we wait (quick: up to 3
-// s, full: up to 30 s) for the rest of the machine to use at most 0.25 cores,
+// s, full: up to 20 s) for the rest of the machine to use at most 0.25 cores,
 // record what it used during the run (busy time from /proc/stat minus the
 // daemon, the DNS server and the load generator), and flag runs above 0.25
 // cores as noisy; --full repeats noisy runs (at most 2 extra). Summaries are
@@ -51,7 +51,7 @@ const value = (f) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : 
 const FULL = flag('--full');
 const S = FULL
   ? { conns: [1, 8, 64, 512], reps: 3, warmup: 3000, requests: 2_000_000, durationS: 8, coldRequests: 200_000, coldDurationS: 6,
-    c1000PerConn: 100, workerConns: [8, 64, 512], workerReps: 3, quietWaitS: 30, maxExtra: 2, profileS: 10 }
+    c1000PerConn: 100, workerConns: [8, 64, 512], workerReps: 2, quietWaitS: 20, maxExtra: 2, profileS: 10 }
   : { conns: [1, 8, 64, 512], reps: 1, warmup: 2000, requests: 1_000_000, durationS: 3, coldRequests: 100_000, coldDurationS: 2.5,
     c1000PerConn: 30, workerConns: [64], workerReps: 1, quietWaitS: 3, maxExtra: 0, profileS: 6 };
 // (runs end by duration; the request counts are only caps)
@@ -121,10 +121,18 @@ function trimLog(file, from = 0) {
   fs.writeFileSync(file, tailBuf.toString('utf8').split('\n').slice(-200).join('\n'));
   return { lines, decisions, bytes: pos - from };
 }
+/** Count and cut the log of a running or stopped daemon (the daemon appends: O_APPEND follows the cut). */
+function cutLog(d, phase) {
+  const t = trimLog(d.logFile, d.logStart);
+  if (!t) return;
+  d.logStart = fs.statSync(d.logFile).size;
+  const logs = (extra.logs ??= []);
+  const e = logs.find((l) => l.phase === phase && l.daemon === d.label && l.pid === d.pid);
+  if (e) { e.lines += t.lines; e.decisions += t.decisions; e.bytes += t.bytes; } else logs.push({ phase, daemon: d.label, pid: d.pid, file: d.logFile, ...t });
+}
 async function stopDaemon(d, phase) {
   await d.stop();
-  const t = trimLog(d.logFile, d.logStart);
-  if (t) (extra.logs ??= []).push({ phase, daemon: d.label, file: d.logFile, ...t });
+  cutLog(d, phase);
 }
 
 // ---- measuring one run --------------------------------------------------------------
@@ -177,6 +185,7 @@ async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.
   const busy = machineBusy() - b0;
   const mem = treeMem(target.pid);
   const other = Math.max(0, busy - targetCpu - dnsCpu - r.loadgen_total_cpu_s) / wall;
+  if (target.logFile) cutLog(target, phase);
   const { by_label: byLabel, ...rest } = r;
   return keep({
     phase, target: target.label, rep, ...rest, by_label: byLabel,
