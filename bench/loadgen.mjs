@@ -247,7 +247,7 @@ function finish(hard = false) {
     seconds: +seconds.toFixed(3), req_per_s: +(nLatency / seconds).toFixed(1),
     p50_ms: pct(sorted, 0.5), p90_ms: pct(sorted, 0.9), p99_ms: pct(sorted, 0.99), p999_ms: pct(sorted, 0.999),
     max_ms: nLatency ? +sorted[nLatency - 1].toFixed(3) : null, mean_ms: nLatency ? +(sum / nLatency).toFixed(3) : null,
-    actions, by_label: byLabel, inconsistent_labels: inconsistent, cold_next: coldNext,
+    actions, by_label: byLabel, inconsistent_labels: inconsistent, cold_next: coldNext, warmup_requests: o.warmup,
     loadgen_cpu_s: +((cpu.user + cpu.system) / 1e6).toFixed(3), hard_timeout: hard,
     loadgen_total_cpu_s: +((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(3),
   };

@@ -17,6 +17,8 @@ const median = (xs) => {
 };
 const f = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? '–' : Number(x).toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }).replace(/,/g, ' '));
 const DAEMON = 'policyd-identity';
+/** CPU ms per request shown in µs */
+const us = (ms) => (ms === null || ms === undefined ? '–' : f(ms * 1000, 1));
 
 /** Median summary of a group of runs. */
 function summarize(runs) {
@@ -71,7 +73,7 @@ export function renderReport({ meta, records, extra, identities }) {
   p(`- **Machine:** ${meta.host_cpus} × ${meta.cpu_model}, ${meta.mem_gib} GiB, ${meta.distro}, kernel ${meta.kernel}, Node ${meta.node}`);
   p(`- **Mode:** ${meta.mode}; phases ${meta.phases.join(', ')}; daemon \`${meta.cli}\`; raw data: \`${meta.out}/results.jsonl\``);
   p('- **Setup:** everything on 127.0.0.1. The daemon is `node dist/cli.js serve` with the default config except `log.destination` (a file; level info: one JSON line per decision, as in production); it resolves through the bench\'s loopback DNS server (the peer bench\'s identities, TTL 300 s). The load generator (`bench/loadgen.mjs`) keeps one request outstanding per connection, as Postfix does, and gives every request a new `instance` and `client_port` (a new SMTP session each time) over the 17 identities of the mix; the ceiling (`bench/lib/ceiling.mjs`) parses each request and answers `DUNNO`.');
-  p('- **Noise:** the machine has 2 cores shared with other jobs. "other" = cores used by processes outside the benchmark during a run; runs above 0.25 are *noisy*; summaries are medians of quiet runs (* = only noisy runs). Load generator and server share the 2 cores, so req/s is bounded by both; "CPU ms/req" (the server\'s own CPU time per request, from /proc) moves least with noise.');
+  p('- **Noise:** the machine has 2 cores shared with other jobs. "other" = cores used by processes outside the benchmark during a run; runs above 0.25 are *noisy*; summaries are medians of quiet runs (* = only noisy runs). Load generator and server share the 2 cores, so req/s is bounded by both; "CPU µs/req" (the server\'s own CPU time per request, user + system, from /proc) moves least with noise.');
   p();
 
   // ---- targets ----
@@ -95,7 +97,7 @@ export function renderReport({ meta, records, extra, identities }) {
   tgt('p99 latency on one connection (warm)', '≤ 0.5 ms', w1d ? `${f(w1d.p99_ms, 3)} ms${w1d.star}` : '–', w1d ? w1d.p99_ms <= 0.5 : null);
   const rp = ratio(w64d?.p99_ms, w64c?.p99_ms);
   tgt('p99 at 64 connections vs the ceiling\'s', '≤ 1.5×', w64d ? `${f(w64d.p99_ms, 2)} vs ${f(w64c?.p99_ms, 2)} ms = ${f(rp, 2)}×` : '–', rp === null ? null : rp <= 1.5);
-  tgt('peak RSS with 1,000 connections', '< 150 MB', c1000 ? `${f(c1000.hwm_mib, 1)} MiB (VmHWM)` : '–', c1000 ? c1000.hwm_mib * 1.048576 < 150 : null);
+  tgt('peak RSS with 1,000 connections', '< 150 MB', c1000 ? `${f(c1000.hwm_mib, 1)} MiB = ${f(c1000.hwm_mib * 1.048576, 1)} MB (VmHWM)` : '–', c1000 ? c1000.hwm_mib * 1.048576 < 150 : null);
   if (extra.probe) {
     const maxQ = Math.max(...extra.probe.map((r) => r.queries));
     const rep = extra.probe.reduce((s, r) => s + r.queries_repeat, 0);
@@ -113,13 +115,13 @@ export function renderReport({ meta, records, extra, identities }) {
   if (conns.length) {
     p('## Warm caches: daemon against the ceiling');
     p();
-    p('| conns | ceiling req/s | daemon req/s | daemon/ceiling | ceiling p50 / p99 ms | daemon p50 / p99 / max ms | ceiling CPU ms/req | daemon CPU ms/req | daemon DNS q/req | daemon peak RSS MiB | runs quiet/all | other cores |');
+    p('| conns | ceiling req/s | daemon req/s | daemon/ceiling | ceiling p50 / p99 ms | daemon p50 / p99 / max ms | ceiling CPU µs/req | daemon CPU µs/req | daemon DNS q/req | daemon peak RSS MiB | runs quiet/all | other cores |');
     p('| ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | ---: |');
     for (const c of conns) {
       const d = group(records, 'warm', DAEMON, c);
       const e = group(records, 'warm', 'ceiling', c);
       if (!d || !e) continue;
-      p(`| ${c} | ${f(e.req_per_s)}${e.star} | ${f(d.req_per_s)}${d.star} | ${f((100 * d.req_per_s) / e.req_per_s)} % | ${f(e.p50_ms, 3)} / ${f(e.p99_ms, 3)} | ${f(d.p50_ms, 3)} / ${f(d.p99_ms, 3)} / ${f(d.max_ms, 1)} | ${f(e.cpu_ms_per_req, 4)} | ${f(d.cpu_ms_per_req, 4)} | ${f(d.dns_q_per_req, 3)} | ${f(d.hwm_mib, 1)} | ${d.quiet}/${d.n}, ${e.quiet}/${e.n} | ${f(d.other_cores, 2)} |`);
+      p(`| ${c} | ${f(e.req_per_s)}${e.star} | ${f(d.req_per_s)}${d.star} | ${f((100 * d.req_per_s) / e.req_per_s)} % | ${f(e.p50_ms, 3)} / ${f(e.p99_ms, 3)} | ${f(d.p50_ms, 3)} / ${f(d.p99_ms, 3)} / ${f(d.max_ms, 1)} | ${us(e.cpu_ms_per_req)} | ${us(d.cpu_ms_per_req)} | ${f(d.dns_q_per_req, 3)} | ${f(d.hwm_mib, 1)} | ${d.quiet}/${d.n}, ${e.quiet}/${e.n} | ${f(d.other_cores, 2)} |`);
     }
     p();
   }
@@ -131,12 +133,12 @@ export function renderReport({ meta, records, extra, identities }) {
     p();
     p('Synthetic identities (lib/mix.mjs: IPv6 client with PTR, HELO = PTR name, sender domain with its own MX; every fourth without PTR); every lookup goes to the DNS server, which runs on the same 2 cores (its CPU is in the table).');
     p();
-    p('| conns | req/s | p50 / p99 / max ms | daemon CPU ms/req | DNS q/req | DNS server CPU s | errors | runs quiet/all | other cores |');
+    p('| conns | req/s | p50 / p99 / max ms | daemon CPU µs/req | DNS q/req | DNS server CPU s | errors | runs quiet/all | other cores |');
     p('| ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |');
     for (const c of coldConns) {
       const rs = records.filter((r) => r.phase === 'cold' && r.connections === c);
       const d = summarize(rs);
-      p(`| ${c} | ${f(d.req_per_s)}${d.star} | ${f(d.p50_ms, 2)} / ${f(d.p99_ms, 2)} / ${f(d.max_ms, 1)} | ${f(d.cpu_ms_per_req, 4)} | ${f(d.dns_q_per_req, 2)} | ${f(median(rs.map((r) => r.dns_cpu_s)), 2)} | ${d.errors} | ${d.quiet}/${d.n} | ${f(d.other_cores, 2)} |`);
+      p(`| ${c} | ${f(d.req_per_s)}${d.star} | ${f(d.p50_ms, 2)} / ${f(d.p99_ms, 2)} / ${f(d.max_ms, 1)} | ${us(d.cpu_ms_per_req)} | ${f(d.dns_q_per_req, 2)} | ${f(median(rs.map((r) => r.dns_cpu_s)), 2)} | ${d.errors} | ${d.quiet}/${d.n} | ${f(d.other_cores, 2)} |`);
     }
     p();
   }
@@ -170,9 +172,9 @@ export function renderReport({ meta, records, extra, identities }) {
     p();
     p(`1,000 persistent connections, ${rec ? f(rec.requests / 1000) : '?'} requests each (warm mix), every reply checked. Peak RSS = VmHWM over the daemon's whole life (start, warm-up, run).`);
     p();
-    p('| target | req/s | p50 / p99 / max ms | errors | peak RSS MiB | RSS after MiB | CPU ms/req |');
+    p('| target | req/s | p50 / p99 / max ms | errors | peak RSS MiB | RSS after MiB | CPU µs/req |');
     p('| --- | ---: | --- | ---: | ---: | ---: | ---: |');
-    for (const [n, d] of [['ceiling', k1c], [DAEMON, k1]]) if (d) p(`| ${n} | ${f(d.req_per_s)}${d.star} | ${f(d.p50_ms, 2)} / ${f(d.p99_ms, 2)} / ${f(d.max_ms, 1)} | ${d.errors} | ${f(d.hwm_mib, 1)} | ${f(d.rss_mib, 1)} | ${f(d.cpu_ms_per_req, 4)} |`);
+    for (const [n, d] of [['ceiling', k1c], [DAEMON, k1]]) if (d) p(`| ${n} | ${f(d.req_per_s)}${d.star} | ${f(d.p50_ms, 2)} / ${f(d.p99_ms, 2)} / ${f(d.max_ms, 1)} | ${d.errors} | ${f(d.hwm_mib, 1)} | ${f(d.rss_mib, 1)} | ${us(d.cpu_ms_per_req)} |`);
     p();
   }
 
@@ -183,12 +185,12 @@ export function renderReport({ meta, records, extra, identities }) {
     p();
     p('The same warm mix against one process and against `workers: 2` (node:cluster; the primary accepts and hands connections to the workers), runs interleaved; the ceiling likewise. The load generator is one Node process on the same 2 cores (it needs about one core at these rates), so the second worker competes with it: "server cores" and "loadgen cores" show where the CPU went.');
     p();
-    p('| conns | target | req/s | p50 / p99 ms | server CPU ms/req | server cores | loadgen cores | other cores | runs quiet/all |');
+    p('| conns | target | req/s | p50 / p99 ms | server CPU µs/req | server cores | loadgen cores | other cores | runs quiet/all |');
     p('| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |');
     for (const c of wConns) {
       for (const t of [DAEMON, `${DAEMON}-w2`, 'ceiling', 'ceiling-w2']) {
         const d = group(records, 'workers', t, c);
-        if (d) p(`| ${c} | ${t} | ${f(d.req_per_s)}${d.star} | ${f(d.p50_ms, 2)} / ${f(d.p99_ms, 2)} | ${f(d.cpu_ms_per_req, 4)} | ${f(d.target_cores, 2)} | ${f(d.loadgen_cores, 2)} | ${f(d.other_cores, 2)} | ${d.quiet}/${d.n} |`);
+        if (d) p(`| ${c} | ${t} | ${f(d.req_per_s)}${d.star} | ${f(d.p50_ms, 2)} / ${f(d.p99_ms, 2)} | ${us(d.cpu_ms_per_req)} | ${f(d.target_cores, 2)} | ${f(d.loadgen_cores, 2)} | ${f(d.other_cores, 2)} | ${d.quiet}/${d.n} |`);
       }
     }
     p();
@@ -227,13 +229,13 @@ export function renderReport({ meta, records, extra, identities }) {
       p('```');
       p();
       const pc = [...new Set(pe.summary.map((r) => r.connections))].sort((a, b) => a - b);
-      p('| target | conns | runs quiet/all | req/s | p50 / p99 ms | CPU ms/req | DNS q/req | RSS MiB (procs) | other cores | errors |');
+      p('| target | conns | runs quiet/all | req/s | p50 / p99 ms | CPU µs/req | DNS q/req | RSS MiB (procs) | other cores | errors |');
       p('| --- | ---: | --- | ---: | --- | ---: | ---: | --- | ---: | ---: |');
       const order = ['ceiling', DAEMON, 'postfwd2-nocache', 'postfwd2', 'policyd-weight', 'policyd-weight-nocache'];
       for (const t of order) {
         for (const c of pc) {
           const r = pe.summary.find((x) => x.target === t && x.connections === c);
-          if (r) p(`| ${t} | ${c} | ${r.runs}${r.all_noisy ? '*' : ''} | ${f(r.req_per_s)} | ${f(r.p50_ms, 2)} / ${f(r.p99_ms, 2)} | ${f(r.cpu_ms_per_req, 3)} | ${f(r.dns_q_per_req, 2)} | ${f(r.rss_mib)} (${f(r.procs)}) | ${f(r.other_cores, 2)} | ${r.errors} |`);
+          if (r) p(`| ${t} | ${c} | ${r.runs}${r.all_noisy ? '*' : ''} | ${f(r.req_per_s)} | ${f(r.p50_ms, 2)} / ${f(r.p99_ms, 2)} | ${us(r.cpu_ms_per_req)} | ${f(r.dns_q_per_req, 2)} | ${f(r.rss_mib)} (${f(r.procs)}) | ${f(r.other_cores, 2)} | ${r.errors} |`);
         }
       }
       p();
@@ -296,10 +298,10 @@ export function renderReport({ meta, records, extra, identities }) {
   // ---- every run ----
   p('## Every run');
   p();
-  p('| phase | target | conns | rep | requests | req/s | p50 ms | p99 ms | max ms | errors | CPU ms/req | server cores | loadgen cores | DNS q/req | peak RSS MiB | other cores | load avg before | noisy |');
+  p('| phase | target | conns | rep | requests | req/s | p50 ms | p99 ms | max ms | errors | CPU µs/req | server cores | loadgen cores | DNS q/req | peak RSS MiB | other cores | load avg before | noisy |');
   p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |');
   for (const r of records) {
-    p(`| ${r.phase} | ${r.target} | ${r.connections} | ${r.rep || ''} | ${r.requests} | ${f(r.req_per_s)} | ${f(r.p50_ms, 3)} | ${f(r.p99_ms, 3)} | ${f(r.max_ms, 1)} | ${r.errors}${r.errors ? ` ${JSON.stringify(r.error_kinds)}` : ''} | ${f(r.cpu_ms_per_req, 4)} | ${f(r.target_cores, 2)} | ${f(r.loadgen_cores, 2)} | ${f(r.dns_q_per_req, 3)} | ${f(r.hwm_mib, 1)} | ${f(r.other_cores, 2)} | ${r.loadavg_before.join(' ')} | ${r.noisy ? 'yes' : ''} |`);
+    p(`| ${r.phase} | ${r.target} | ${r.connections} | ${r.rep || ''} | ${r.requests} | ${f(r.req_per_s)} | ${f(r.p50_ms, 3)} | ${f(r.p99_ms, 3)} | ${f(r.max_ms, 1)} | ${r.errors}${r.errors ? ` ${JSON.stringify(r.error_kinds)}` : ''} | ${us(r.cpu_ms_per_req)} | ${f(r.target_cores, 2)} | ${f(r.loadgen_cores, 2)} | ${f(r.dns_q_per_req, 3)} | ${f(r.hwm_mib, 1)} | ${f(r.other_cores, 2)} | ${r.loadavg_before.join(' ')} | ${r.noisy ? 'yes' : ''} |`);
   }
   p();
   return `${L.join('\n')}\n`;
