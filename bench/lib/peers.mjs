@@ -42,7 +42,7 @@ export async function runPeers({ out, say }) {
   fs.writeFileSync(config, `# bench config for the peer run: defaults, info log to a file\nworkers: 1\nlog:\n  level: info\n  destination: ${logFile}\n`);
   const runDir = path.join(out, 'run');
   const targets = (process.env.PEER_TARGETS ?? 'ceiling postfwd2-nocache postfwd2 policyd-weight').split(/\s+/).filter(Boolean);
-  const custom = `custom:policyd-identity:${PEER_PORT}:exec node dist/cli.js serve --config ${config} --listen inet:127.0.0.1:${PEER_PORT} --dns 127.0.0.1:53`;
+  const custom = `custom:policyd-identity:${PEER_PORT}:exec node --max-semi-space-size=4 dist/cli.js serve --config ${config} --listen inet:127.0.0.1:${PEER_PORT} --dns 127.0.0.1:53`;
   const env = {
     ...process.env, RUN_DIR: runDir, CONNS: process.env.PEER_CONNS ?? '1 8 64', REPS: process.env.PEER_REPS ?? '2',
     DURATION_S: process.env.PEER_DURATION_S ?? '10', REQUESTS: '20000', WARMUP: '1000', QUIET_WAIT_S: '45', MAX_EXTRA: '1',
