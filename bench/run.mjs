@@ -22,7 +22,7 @@
 //
 // Output: DIR (default /tmp/policyd-identity-bench/<date>) gets
 // results.jsonl (one object per measured run), report.md, every log and
-// profile. bench/RESULTS.md is written with --full or --write.
+// profile. bench/RESULTS.md is written by a complete --full run, or with --write.
 //
 // Noise: the machine may be shared. Before each run we wait (quick: up to 3
 // s, full: up to 20 s) for the rest of the machine to use at most 0.25 cores,
@@ -62,7 +62,10 @@ const PHASES = value('--phases') ? value('--phases').split(',') : ALL;
 const NOISE_MAX = 0.25;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const OUT = path.resolve(value('--out') ?? `/tmp/policyd-identity-bench/${stamp}`);
-const WRITE = FULL || flag('--write');
+// bench/RESULTS.md: a complete --full run (every phase) or an explicit --write; a
+// partial run (--phases, --conns, --reps, --cli) never replaces it by accident
+const PARTIAL = ['--phases', '--conns', '--reps', '--cli'].some((o) => argv.includes(o));
+const WRITE = flag('--write') || (FULL && !PARTIAL);
 // --cli PATH: measure another build of the daemon (A/B of a patch); the report names it
 const CLI = value('--cli') ? path.resolve(value('--cli')) : path.join(ROOT, 'dist', 'cli.js');
 fs.mkdirSync(OUT, { recursive: true });
