@@ -37,7 +37,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT, startDns, startDaemon, startCeiling, runLoadgen, probeClient, killAll } from './lib/procs.mjs';
+import { ROOT, startDns, startDaemon, startCeiling, runLoadgen, probeClient, killAll, PRODUCTION_NODE_ARGS } from './lib/procs.mjs';
 import { treeCpuSplit, cpuOf, treeMem, resetPeak, machineBusy, loadavg, machineInfo } from './lib/proc.mjs';
 import { identityTemplates, IDENTITIES, fillTemplate, coldRequest, mixTemplates } from './lib/mix.mjs';
 import { topSelf, formatTop } from './lib/profile.mjs';
@@ -72,6 +72,8 @@ fs.mkdirSync(OUT, { recursive: true });
 const resultsFile = path.join(OUT, 'results.jsonl');
 const say = (m) => process.stderr.write(`bench: ${m}\n`);
 const tStart = Date.now();
+// Ctrl-C / kill: stop every child we started (the exit hook in lib/procs.mjs does the rest)
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
 
 if (!fs.existsSync(CLI)) { say(`${CLI} missing: run \`npm run build\` (npm run bench does)`); process.exit(2); }
 
@@ -333,7 +335,7 @@ async function phaseProfile(dns) {
   const dir = path.join(OUT, 'profile');
   fs.mkdirSync(dir, { recursive: true });
   const cfg = writeConfig('profile');
-  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity (profiled)', nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity (profiled)', nodeArgs: [...PRODUCTION_NODE_ARGS, '--cpu-prof', '--cpu-prof-dir', dir] });
   await measure(dns, daemon, 'profile', 64, { requests: 10_000_000, durationS: S.profileS });
   await stopDaemon(daemon, 'profile');
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
@@ -344,7 +346,7 @@ async function phaseProfile(dns) {
 }
 
 // ---- main --------------------------------------------------------------------------------
-const meta = { ...machineInfo(), cli: path.relative(ROOT, CLI), mode: FULL ? 'full' : 'quick', command: `node bench/run.mjs ${argv.join(' ')}`.trim(), settings: S, phases: PHASES, out: OUT };
+const meta = { ...machineInfo(), cli: path.relative(ROOT, CLI), node_args: PRODUCTION_NODE_ARGS, mode: FULL ? 'full' : 'quick', command: `node bench/run.mjs ${argv.join(' ')}`.trim(), settings: S, phases: PHASES, out: OUT };
 fs.writeFileSync(path.join(OUT, 'meta.json'), JSON.stringify(meta, null, 2));
 say(`${meta.mode} run, phases ${PHASES.join(',')}; output in ${OUT}`);
 let failed = null;

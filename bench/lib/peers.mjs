@@ -13,7 +13,8 @@
 // to a file) and resolves through that dnsmasq.
 //
 // Knobs (environment): PEER_BENCH (path of run-peer-bench.sh), PEER_CONNS
-// ("1 8 64"), PEER_REPS (2), PEER_DURATION_S (10), PEER_TARGETS (builtin
+// ("1 8 64"), PEER_REPS (2), PEER_DURATION_S (10), PEER_REQUESTS (1000000, so
+// runs end by duration), PEER_TARGETS (builtin
 // targets, default "ceiling postfwd2-nocache postfwd2 policyd-weight").
 //
 // What can go wrong: not root, the harness missing, apt failing: the promise
@@ -21,7 +22,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ROOT } from './procs.mjs';
+import { ROOT, PRODUCTION_NODE_ARGS } from './procs.mjs';
 
 export const PEER_PORT = 10050;
 
@@ -42,10 +43,13 @@ export async function runPeers({ out, say }) {
   fs.writeFileSync(config, `# bench config for the peer run: defaults, info log to a file\nworkers: 1\nlog:\n  level: info\n  destination: ${logFile}\n`);
   const runDir = path.join(out, 'run');
   const targets = (process.env.PEER_TARGETS ?? 'ceiling postfwd2-nocache postfwd2 policyd-weight').split(/\s+/).filter(Boolean);
-  const custom = `custom:policyd-identity:${PEER_PORT}:exec node --max-semi-space-size=4 dist/cli.js serve --config ${config} --listen inet:127.0.0.1:${PEER_PORT} --dns 127.0.0.1:53`;
+  const custom = `custom:policyd-identity:${PEER_PORT}:exec node ${PRODUCTION_NODE_ARGS.join(' ')} dist/cli.js serve --config ${config} --listen inet:127.0.0.1:${PEER_PORT} --dns 127.0.0.1:53`;
   const env = {
     ...process.env, RUN_DIR: runDir, CONNS: process.env.PEER_CONNS ?? '1 8 64', REPS: process.env.PEER_REPS ?? '2',
-    DURATION_S: process.env.PEER_DURATION_S ?? '10', REQUESTS: '20000', WARMUP: '1000', QUIET_WAIT_S: '45', MAX_EXTRA: '1',
+    DURATION_S: process.env.PEER_DURATION_S ?? '10',
+    // a cap far above what 10 s reach, so every target runs the whole duration (20,000
+    // requests took this daemon and the ceiling under a second: too short to be stable)
+    REQUESTS: process.env.PEER_REQUESTS ?? '1000000', WARMUP: '1000', QUIET_WAIT_S: '45', MAX_EXTRA: '1',
   };
   say(`peers: ${script} ${[...targets, 'custom:policyd-identity'].join(' ')} (CONNS="${env.CONNS}" REPS=${env.REPS} DURATION_S=${env.DURATION_S})`);
   const rc = await new Promise((resolve) => {
@@ -88,5 +92,5 @@ export async function runPeers({ out, say }) {
     } catch { /* an empty file: the target did not start */ }
   }
   const meta = fs.existsSync(path.join(runDir, 'meta.txt')) ? fs.readFileSync(path.join(runDir, 'meta.txt'), 'utf8') : '';
-  return { rc, script, targets: [...targets, 'policyd-identity'], env: { CONNS: env.CONNS, REPS: env.REPS, DURATION_S: env.DURATION_S }, meta, summary, decisions, runs: runs.length, runDir };
+  return { rc, script, targets: [...targets, 'policyd-identity'], env: { CONNS: env.CONNS, REPS: env.REPS, DURATION_S: env.DURATION_S, REQUESTS: env.REQUESTS }, meta, summary, decisions, runs: runs.length, runDir };
 }

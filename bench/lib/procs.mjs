@@ -81,8 +81,13 @@ export async function startDns() {
  * Ready when the port accepts and (with workers) every worker logged "listening".
  */
 // The Node flags production runs with (the bin's shebang, npm start, the systemd unit):
-// src/cli.ts NODE_FLAGS. Without them the daemon's young generation is 4x larger.
-const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=4'];
+// src/cli.ts NODE_FLAGS, read from the build so the bench follows it. Without them the
+// daemon's young generation is 4x larger.
+let nodeFlags = ['--max-semi-space-size=4'];
+try {
+  ({ NODE_FLAGS: nodeFlags = nodeFlags } = await import(path.join(ROOT, 'dist', 'cli.js')));
+} catch { /* not built yet: run.mjs says so */ }
+export const PRODUCTION_NODE_ARGS = [...nodeFlags];
 
 export async function startDaemon({ config, logFile, dns, workers = 1, nodeArgs = PRODUCTION_NODE_ARGS, label = 'daemon', cli = path.join(ROOT, 'dist', 'cli.js') }) {
   const port = await freePort();

@@ -71,7 +71,7 @@ export function renderReport({ meta, records, extra, identities }) {
   p();
   p(`- **Date:** ${meta.date} (run took ${meta.duration_s ?? '?'} s); **command:** \`npm run bench${meta.mode === 'full' ? ' -- --full' : ''}\` (\`${meta.command}\`), commit \`${meta.git || '?'}\``);
   p(`- **Machine:** ${meta.host_cpus} × ${meta.cpu_model}, ${meta.mem_gib} GiB, ${meta.distro}, kernel ${meta.kernel}, Node ${meta.node}`);
-  p(`- **Mode:** ${meta.mode}; phases ${meta.phases.join(', ')}; daemon \`${meta.cli}\`; raw data: \`${meta.out}/results.jsonl\``);
+  p(`- **Mode:** ${meta.mode}; phases ${meta.phases.join(', ')}; daemon \`node ${(meta.node_args ?? []).join(' ')} ${meta.cli}\`; raw data: \`${meta.out}/results.jsonl\``);
   p('- **Setup:** everything on 127.0.0.1. The daemon is `node dist/cli.js serve` with the default config except `log.destination` (a file; level info: one JSON line per decision, as in production); it resolves through the bench\'s loopback DNS server (the peer bench\'s identities, TTL 300 s). The load generator (`bench/loadgen.mjs`) keeps one request outstanding per connection, as Postfix does, and gives every request a new `instance` and `client_port` (a new SMTP session each time) over the 17 identities of the mix; the ceiling (`bench/lib/ceiling.mjs`) parses each request and answers `DUNNO`.');
   p('- **Noise:** the machine has 2 cores shared with other jobs. "other" = cores used by processes outside the benchmark during a run; runs above 0.25 are *noisy*; summaries are medians of quiet runs (* = only noisy runs). Load generator and server share the 2 cores, so req/s is bounded by both; "CPU µs/req" (the server\'s own CPU time per request, user + system, from /proc) moves least with noise.');
   p();
@@ -222,7 +222,7 @@ export function renderReport({ meta, records, extra, identities }) {
       p();
     } else {
       const pe = extra.peers;
-      p(`Measured with the peer bench's harness (\`${pe.script}\`, CONNS="${pe.env.CONNS}", REPS=${pe.env.REPS}, ${pe.env.DURATION_S} s per run) in a network namespace with only \`lo\`, dnsmasq serving the same identities on 127.0.0.1:53, its load generator (policyload: the same Postfix-like closed loop, new \`instance\`/\`client_port\` per request), CPU from cpuacct cgroups (whole process trees). This daemon ran there as \`custom:policyd-identity\` with the bench config (info log to a file). Peer configurations: ../shared/notes/peer-bench.md.`);
+      p(`Measured with the peer bench's harness (\`${pe.script}\`, CONNS="${pe.env.CONNS}", REPS=${pe.env.REPS}, ${pe.env.DURATION_S} s or ${pe.env.REQUESTS ?? 20000} requests per run, whichever first) in a network namespace with only \`lo\`, dnsmasq serving the same identities on 127.0.0.1:53, its load generator (policyload: the same Postfix-like closed loop, new \`instance\`/\`client_port\` per request), CPU from cpuacct cgroups (whole process trees). This daemon ran there as \`custom:policyd-identity\` with the bench config (info log to a file). Peer configurations: ../shared/notes/peer-bench.md.`);
       p();
       p('```');
       p(pe.meta.trim());
