@@ -56,6 +56,7 @@ t.test('TCP IPv4: the issue example answers action=DUNNO; many requests per conn
   t.equal(decision?.client_address, '192.0.2.1');
   t.type(decision?.us, 'number');
   t.equal(lines.filter((l) => l.msg === 'decision').length, 10, 'one line per decision');
+  t.equal(d.counters.connections, 1, 'connections counted');
 });
 
 t.test('TCP IPv6 and UNIX socket listeners with mode', async (t) => {

@@ -41,6 +41,7 @@ export interface DaemonOptions {
 }
 
 export interface Counters {
+  /** connections accepted since start */
   connections: number;
   requests: number;
   protocolErrors: number;
@@ -105,6 +106,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         );
       }
       hooks.onDecision?.(req, d, line, micros);
+    },
+    onOpen() {
+      counters.connections++;
     },
     onProtocolError(code: ErrorCode, peer: string) {
       counters.protocolErrors++;

@@ -41,6 +41,8 @@ export interface ServerContext {
   /** one call per answered request: the decision log line and metrics */
   onDecision(req: PolicyRequest, decision: Decision, actionLine: string, micros: number, conn: ConnState): void;
   onProtocolError(code: ErrorCode, peer: string): void;
+  /** a connection was opened (counters) */
+  onOpen?(): void;
 }
 
 const FALLBACK: PolicyAction = { verb: 'DEFER_IF_PERMIT', text: '4.3.0 policy service temporarily unable to decide' };
@@ -63,7 +65,9 @@ export class Session {
     private readonly sink: Sink,
     peer: string,
   ) {
-    this.parser = new PolicyParser(getContext().parserLimits);
+    const ctx = getContext();
+    this.parser = new PolicyParser(ctx.parserLimits);
+    ctx.onOpen?.();
     this.conn = { engine: undefined, peer };
   }
 
