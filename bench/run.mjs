@@ -7,8 +7,9 @@
 //   npm run bench -- --full             everything, repeated, plus a CPU
 //                                       profile and the Perl peers (root)
 //   node bench/run.mjs [--full] [--write] [--out DIR] [--phases a,b,...]
-//        [--conns 1,8,64,512] [--reps N] [--cli PATH]
+//        [--conns 1,8,64,512] [--reps N] [--cli PATH] [--node-args "FLAGS"]
 //   --cli PATH: another build of the daemon's cli.js (to A/B a patch)
+//   --node-args "FLAGS": the daemon's Node flags (default: production's, src/cli.ts NODE_FLAGS)
 //
 // Phases (in this order): probe (every identity of the mix on a restarted
 // daemon: its answer, the DNS queries of the first request, and of the same
@@ -64,10 +65,12 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const OUT = path.resolve(value('--out') ?? `/tmp/policyd-identity-bench/${stamp}`);
 // bench/RESULTS.md: a complete --full run (every phase) or an explicit --write; a
 // partial run (--phases, --conns, --reps, --cli) never replaces it by accident
-const PARTIAL = ['--phases', '--conns', '--reps', '--cli'].some((o) => argv.includes(o));
+const PARTIAL = ['--phases', '--conns', '--reps', '--cli', '--node-args'].some((o) => argv.includes(o));
 const WRITE = flag('--write') || (FULL && !PARTIAL);
 // --cli PATH: measure another build of the daemon (A/B of a patch); the report names it
 const CLI = value('--cli') ? path.resolve(value('--cli')) : path.join(ROOT, 'dist', 'cli.js');
+// --node-args "FLAGS": the daemon's Node flags instead of production's (src/cli.ts NODE_FLAGS); "" for none
+const NODE_ARGS = value('--node-args') !== undefined ? value('--node-args').split(/\s+/).filter(Boolean) : PRODUCTION_NODE_ARGS;
 fs.mkdirSync(OUT, { recursive: true });
 const resultsFile = path.join(OUT, 'results.jsonl');
 const say = (m) => process.stderr.write(`bench: ${m}\n`);
@@ -226,7 +229,7 @@ async function phaseProbe(dns) {
     ...cold,
   ];
   for (const c of cases) {
-    const d = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'probe' });
+    const d = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...cfg, dns: dns.server, label: 'probe' });
     const cl = await probeClient(d.port);
     const s0 = (await dns.stats()).seq;
     const a1 = await cl.ask(c.text(1));
@@ -245,7 +248,7 @@ async function phaseProbe(dns) {
   extra.probe = rows;
 
   // The whole mix on one fresh daemon: cold pass, at once again (identity cache), after 2.5 s (resolver cache).
-  const d = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'probe' });
+  const d = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...cfg, dns: dns.server, label: 'probe' });
   const cl = await probeClient(d.port);
   const mix = mixTemplates();
   const passes = [];
@@ -267,7 +270,7 @@ async function phaseProbe(dns) {
 async function phaseWarm(dns) {
   say('warm: ceiling and daemon, interleaved');
   const cfg = writeConfig('warm');
-  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity' });
+  const daemon = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...cfg, dns: dns.server, label: 'policyd-identity' });
   const ceiling = await startCeiling();
   for (const conns of S.conns) {
     const big = conns >= 512;
@@ -289,7 +292,7 @@ let coldNext = 1;
 async function phaseCold(dns) {
   say('cold: never-seen identities (every lookup goes to the DNS server)');
   const cfg = writeConfig('cold');
-  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity' });
+  const daemon = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...cfg, dns: dns.server, label: 'policyd-identity' });
   for (const conns of S.conns) {
     for (let rep = 1; rep <= S.reps; rep++) {
       const r = await measure(dns, daemon, 'cold', conns, { mix: 'cold', warmup: 300, requests: S.coldRequests, durationS: S.coldDurationS, coldStart: coldNext, rep });
@@ -303,7 +306,7 @@ async function phaseCold(dns) {
 async function phaseC1000(dns) {
   say(`c1000: 1,000 connections x ${S.c1000PerConn} requests`);
   const cfg = writeConfig('c1000');
-  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity' });
+  const daemon = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...cfg, dns: dns.server, label: 'policyd-identity' });
   const ceiling = await startCeiling();
   for (const t of [ceiling, daemon]) {
     await measure(dns, t, 'c1000', 1000, { perConnection: S.c1000PerConn, warmup: 2000, resetHwm: false });
@@ -315,9 +318,9 @@ async function phaseC1000(dns) {
 /** workers: 2 against 1, and the ceiling likewise, interleaved. */
 async function phaseWorkers(dns) {
   say('workers: 1 and 2 worker processes (daemon and ceiling)');
-  const w1 = await startDaemon({ cli: CLI, ...writeConfig('workers1'), dns: dns.server, label: 'policyd-identity' });
+  const w1 = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...writeConfig('workers1'), dns: dns.server, label: 'policyd-identity' });
   const w2cfg = writeConfig('workers2', { workers: 2 });
-  const w2 = await startDaemon({ cli: CLI, ...w2cfg, dns: dns.server, workers: 2, label: 'policyd-identity-w2' });
+  const w2 = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...w2cfg, dns: dns.server, workers: 2, label: 'policyd-identity-w2' });
   const c1 = await startCeiling();
   const c2 = await startCeiling({ workers: 2 });
   for (const conns of S.workerConns) {
@@ -335,7 +338,7 @@ async function phaseProfile(dns) {
   const dir = path.join(OUT, 'profile');
   fs.mkdirSync(dir, { recursive: true });
   const cfg = writeConfig('profile');
-  const daemon = await startDaemon({ cli: CLI, ...cfg, dns: dns.server, label: 'policyd-identity (profiled)', nodeArgs: [...PRODUCTION_NODE_ARGS, '--cpu-prof', '--cpu-prof-dir', dir] });
+  const daemon = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...cfg, dns: dns.server, label: 'policyd-identity (profiled)', nodeArgs: [...NODE_ARGS, '--cpu-prof', '--cpu-prof-dir', dir] });
   await measure(dns, daemon, 'profile', 64, { requests: 10_000_000, durationS: S.profileS });
   await stopDaemon(daemon, 'profile');
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
@@ -346,7 +349,7 @@ async function phaseProfile(dns) {
 }
 
 // ---- main --------------------------------------------------------------------------------
-const meta = { ...machineInfo(), cli: path.relative(ROOT, CLI), node_args: PRODUCTION_NODE_ARGS, mode: FULL ? 'full' : 'quick', command: `node bench/run.mjs ${argv.join(' ')}`.trim(), settings: S, phases: PHASES, out: OUT };
+const meta = { ...machineInfo(), cli: path.relative(ROOT, CLI), node_args: NODE_ARGS, mode: FULL ? 'full' : 'quick', command: `node bench/run.mjs ${argv.join(' ')}`.trim(), settings: S, phases: PHASES, out: OUT };
 fs.writeFileSync(path.join(OUT, 'meta.json'), JSON.stringify(meta, null, 2));
 say(`${meta.mode} run, phases ${PHASES.join(',')}; output in ${OUT}`);
 let failed = null;
