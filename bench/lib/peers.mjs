@@ -57,6 +57,17 @@ export async function runPeers({ out, say }) {
     child.stderr.on('data', (d) => process.stderr.write(d));
     child.on('exit', (code) => resolve(code));
   });
+  // the daemon's decision log (about 1 GB after a peer run): keep its last 200 kB
+  try {
+    const size = fs.statSync(logFile).size;
+    if (size > 200_000) {
+      const fd = fs.openSync(logFile, 'r');
+      const tail = Buffer.alloc(200_000);
+      fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+      fs.closeSync(fd);
+      fs.writeFileSync(logFile, tail.toString('utf8').replace(/^[^\n]*\n/, ''));
+    }
+  } catch { /* no log: the daemon did not start, the results say so */ }
   const resultsFile = path.join(runDir, 'results.jsonl');
   if (!fs.existsSync(resultsFile)) throw new Error(`peer harness exited ${rc} without results (see ${out}/harness.out)`);
   const runs = fs.readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
