@@ -30,7 +30,9 @@
  * tempfail_ttl (a few seconds at most, so an outage is not hammered but ends
  * quickly). DEADLINE, QUEUE_* and CLOSED are local conditions: never cached.
  *
- * c-ares traps handled here (measured, ../shared/notes/toolchain.md §5):
+ * c-ares traps handled here (measured on Node 20.20.2 / c-ares 1.34.6 against a
+ * loopback test server; test/dns.test.ts holds each; upstream: Node's
+ * src/cares_wrap.cc, c-ares src/lib/ares_process.c):
  *   - explicit {timeout, tries}; the defaults stall 25 s on a silent server;
  *   - c-ares doubles the timeout on every retry (total ≈ timeout × (2^tries − 1)
  *     plus a timer tick), so our own hard timer ends the lookup after

@@ -8,17 +8,20 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'fixtures', 'postfix-3.7');
-/** Path of the shared fixtures whether tests run from build/test or build-x/test. */
+/**
+ * The real Postfix 3.7.11 request blocks (test/fixtures/postfix-3.7, see its
+ * README). Tests run from build/test/helpers, so the sources are three levels up.
+ */
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'postfix-3.7');
+
+/** One fixture file's bytes (latin1, as Postfix sent them); a missing file throws naming its path. */
 export function fixture(name: string): string {
-  for (const base of [FIXTURES, join(process.cwd(), '..', 'shared', 'fixtures', 'postfix-3.7')]) {
-    try {
-      return readFileSync(join(base, name), 'latin1');
-    } catch {
-      // try the next base
-    }
+  const p = join(FIXTURES, name);
+  try {
+    return readFileSync(p, 'latin1');
+  } catch (e) {
+    throw new Error(`fixture not found: ${p} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  throw new Error(`fixture not found: ${name}`);
 }
 
 export function block(attrs: Record<string, string | number>): string {
