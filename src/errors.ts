@@ -3,8 +3,9 @@
  *
  * Every error the daemon logs or a command prints carries one of these codes.
  * Each entry says what happened, the log level it is reported at and the safe
- * behaviour that follows (what Postfix sees). README's "Error codes" table
- * lists the same codes; test/errors.test.ts keeps the two in step.
+ * behaviour that follows (what Postfix sees). docs/errors.md lists the same
+ * codes (generated: node scripts/docs-tables.mjs); test/errors.test.ts keeps
+ * the two in step and checks that each code is logged at its level.
  *
  * What can go wrong here: nothing at run time; a code used in the source but
  * missing here is a type error.
@@ -35,13 +36,15 @@ export const ErrorCodes = {
   PI_SERVER_IDLE_TIMEOUT: { text: 'a connection was idle longer than server.idle_timeout', level: 'info', effect: 'the connection is closed' },
   PI_SERVER_LISTEN_FAILED: { text: 'a listener could not be opened (address in use, permission, bad path)', level: 'fatal', effect: 'the daemon exits non-zero at start; a reload keeps the old listeners' },
   PI_SERVER_SOCKET_ERROR: { text: 'a socket error on one connection (reset, broken pipe)', level: 'info', effect: 'that connection is closed; others are unaffected' },
-  PI_SERVER_DECIDE_FAILED: { text: 'deciding a request threw an unexpected error', level: 'error', effect: 'the on_tempfail action is answered (never 5xx)' },
+  PI_SERVER_LISTENER_ERROR: { text: 'an open listener reported an error (accept failed, e.g. EMFILE: too many open files)', level: 'error', effect: 'the listener keeps listening; open connections are unaffected; Postfix retries a refused connection' },
+  PI_SERVER_DECIDE_FAILED: { text: 'deciding a request threw an unexpected error (the engine guards itself: a bug)', level: 'error', effect: 'a fixed DEFER_IF_PERMIT 4.3.0 is answered, not on_tempfail (the engine that applies it is what failed); never 5xx' },
   PI_SERVER_SYSTEMD_FDS: { text: 'LISTEN_FDS/LISTEN_PID are set but unusable', level: 'fatal', effect: 'the daemon exits non-zero' },
   PI_SERVER_SHUTDOWN_TIMEOUT: { text: 'in-flight requests did not finish within server.shutdown_timeout', level: 'warn', effect: 'remaining connections are destroyed and the daemon exits' },
   // --- config ----------------------------------------------------------------
   PI_CONFIG_READ: { text: 'the config file cannot be read', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
   PI_CONFIG_YAML: { text: 'the config file is not valid YAML', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
   PI_CONFIG_INVALID: { text: 'the config does not match the schema (unknown key, wrong type, bad value)', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
+  PI_CONFIG_WARNING: { text: 'the config is valid but a setting has no effect as written (the line says which)', level: 'warn', effect: 'the config is used as written' },
   PI_CONFIG_RELOAD_FAILED: { text: 'SIGHUP: the new config was refused', level: 'error', effect: 'the old config keeps serving' },
   // --- DNS -------------------------------------------------------------------
   PI_DNS_TEMPFAIL: { text: 'a DNS lookup failed temporarily (SERVFAIL, REFUSED, timeout, bad reply, no server)', level: 'warn', effect: 'the checks that needed it report tempfail; on_tempfail decides (never 5xx)' },

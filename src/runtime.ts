@@ -47,7 +47,7 @@ export async function createRuntime(config: Config, log: Logger, hooks: RuntimeH
     },
     onError: (code, err, detail) => log.error({ code, err: err instanceof Error ? err.message : String(err), detail }, 'engine error'),
   });
-  for (const w of engine.warnings) log.warn({ code: 'PI_CONFIG_INVALID', warning: w }, 'config warning');
+  for (const w of engine.warnings) log.warn({ code: 'PI_CONFIG_WARNING', warning: w }, 'config warning');
   return {
     decider: engine,
     engine,

@@ -210,7 +210,7 @@ export class RedisBackend implements Backend {
       opts = redisOptions(cfg);
     } catch (e) {
       // unreadable password/TLS file: check-config reports it; here the backend stays down
-      log.error({ code: 'PI_LIMITS_BACKEND_DOWN', err: (e as Error).message }, 'rate-limit backend: cannot read its configured files');
+      log.warn({ code: 'PI_LIMITS_BACKEND_DOWN', err: (e as Error).message }, 'rate-limit backend: cannot read its configured files');
       opts = { target: cfg.url, options: { ...redisOptions({ ...cfg, password_file: null, tls: null }).options, lazyConnect: true } };
       this.closed = true;
     }

@@ -167,7 +167,7 @@ export class Metrics {
         registers,
       });
       const errors = this.protocolErrors;
-      countersFrom(registers, 'protocol_errors_total', 'Connections closed for a protocol error, by error code (see README "Error codes")', ['code'], function* () {
+      countersFrom(registers, 'protocol_errors_total', 'Connections closed for a protocol error, by error code (see docs/errors.md)', ['code'], function* () {
         for (const [code, n] of errors) yield [{ code }, n];
       });
       const self = this;

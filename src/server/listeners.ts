@@ -142,7 +142,11 @@ export async function openListeners(
     const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (sock) =>
       attachSocket(sock, getContext, policy, sessions, log),
     );
-    s.on('error', (e) => log().error({ code: 'PI_SERVER_SOCKET_ERROR', err: e.message }, 'listener error'));
+    // Errors while listen() runs reject listenOn (PI_SERVER_LISTEN_FAILED); once
+    // listening, an error is an accept failure (EMFILE...): Node keeps listening.
+    s.on('error', (e) => {
+      if (s.listening) log().error({ code: 'PI_SERVER_LISTENER_ERROR', err: e.message }, 'listener error');
+    });
     servers.push(s);
     return s;
   };
