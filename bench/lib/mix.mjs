@@ -3,9 +3,9 @@
 // requests in the attribute set and order Postfix 3.7 sends, plus an endless
 // stream of never-seen identities for the cold-cache load runs.
 //
-// The identities are the same as the peer benchmark's (../shared/tools/bench
-// requests-mix.txt, ../shared/notes/peer-bench.md), so the verdicts can be
-// compared side by side; lib/zone.mjs answers every name used here. All
+// The identities are the same as the peer harness's (bench/peers/
+// requests-mix.txt, bench/peers/README.md), so the verdicts can be compared
+// side by side; lib/zone.mjs answers every name used here. All
 // addresses are documentation ranges and are only strings in requests and in
 // DNS answers.
 //
@@ -70,7 +70,7 @@ export const IDENTITIES = [
     senders: ['offers@listed.example.org'] },
 ];
 
-/** Postfix 3.7's RCPT attribute order (SMTPD_POLICY_README; ../shared/fixtures/postfix-3.7/rcpt.txt). */
+/** Postfix 3.7's RCPT attribute order (SMTPD_POLICY_README; as in bench/peers/requests-mix.txt). */
 const ORDER = ['request', 'protocol_state', 'protocol_name', 'client_address', 'client_name', 'client_port',
   'reverse_client_name', 'server_address', 'server_port', 'helo_name', 'sender', 'recipient', 'recipient_count',
   'queue_id', 'instance', 'size', 'etrn_domain', 'stress', 'sasl_method', 'sasl_username', 'sasl_sender',

@@ -1,7 +1,7 @@
 // bench/lib/peers.mjs — postfwd2 and policyd-weight beside this daemon, in
-// one run, against the same DNS: runs the peer benchmark's own harness
-// (../shared/tools/bench/run-peer-bench.sh, not part of this repository) with
-// this daemon as its `custom:` target, then reads its results.
+// one run, against the same DNS: runs the peer harness in bench/peers/
+// (run-peer-bench.sh; bench/peers/README.md) with this daemon as its `custom:`
+// target, then reads its results.
 //
 // That harness (root only) installs Debian's postfwd, policyd-weight and
 // dnsmasq-base if missing (with a policy-rc.d so no package starts a system
@@ -12,12 +12,12 @@
 // same settings as in the rest of the bench (info log, one line per decision,
 // to a file) and resolves through that dnsmasq.
 //
-// Knobs (environment): PEER_BENCH (path of run-peer-bench.sh), PEER_CONNS
+// Knobs (environment): PEER_CONNS
 // ("1 8 64"), PEER_REPS (2), PEER_DURATION_S (10), PEER_REQUESTS (1000000, so
 // runs end by duration), PEER_TARGETS (builtin
 // targets, default "ceiling postfwd2-nocache postfwd2 policyd-weight").
 //
-// What can go wrong: not root, the harness missing, apt failing: the promise
+// What can go wrong: not root, apt failing: the promise
 // rejects with the reason and the report says the peers were skipped.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,8 +34,7 @@ function median(xs) {
 }
 
 export async function runPeers({ out, say }) {
-  const script = process.env.PEER_BENCH ?? path.resolve(ROOT, '..', 'shared', 'tools', 'bench', 'run-peer-bench.sh');
-  if (!fs.existsSync(script)) throw new Error(`peer harness not found: ${script} (set PEER_BENCH)`);
+  const script = path.join(ROOT, 'bench', 'peers', 'run-peer-bench.sh');
   if (process.getuid?.() !== 0) throw new Error('the peer harness needs root (network namespace, cgroups, apt)');
   fs.mkdirSync(out, { recursive: true });
   const logFile = path.join(out, 'policyd-identity.log');

@@ -1,7 +1,6 @@
 // bench/lib/zone.mjs — the DNS data behind the benchmark's identities.
 //
-// The same answers as the peer benchmark's dnsmasq (../shared/tools/bench/
-// peer-bench/dnsmasq.conf), so the daemon, postfwd2 and policyd-weight judge
+// The same answers as the peer harness's dnsmasq (bench/peers/dnsmasq.conf), so the daemon, postfwd2 and policyd-weight judge
 // the same world: host records (A/AAAA plus the matching PTR), MX records, a
 // generic dynamic pool 198.51.100.64-127 (dyn-198-51-100-N.dsl.isp.example, both
 // directions, like dnsmasq's synth-domain), a PTR without an address, a null
