@@ -6,7 +6,8 @@
 //
 //   node bench/loadgen.mjs --port P [--connections 8] [--requests 20000]
 //        [--duration-s 10] [--warmup 1000] [--per-connection K]
-//        [--mix default | cold | file:PATH] [--cold-start N] [--timeout-ms 5000]
+//        [--mix default | cold | cold-good | file:PATH] [--cold-start N]
+//        [--rate R] [--timeout-ms 5000]
 //
 //   --requests N        measured requests in all (whichever of N and the
 //                       duration comes first ends the run)
@@ -19,6 +20,16 @@
 //                       came from a new SMTP session
 //   --mix cold          every request a never-seen identity (cold caches);
 //                       --cold-start N picks where the sequence starts
+//   --mix cold-good     the same, good identities only (FCrDNS, HELO = PTR
+//                       name, sender domain with an MX): the bad fourth skipped
+//   --rate R            open loop instead of closed: R requests/s arrive on a
+//                       fixed schedule (for --duration-s, or --requests of
+//                       them) and each goes out on an idle connection, or
+//                       waits in a FIFO until one is free. Latency is then
+//                       reported twice: from the write (service, p99_ms) and
+//                       from the scheduled arrival (response, resp_p99_ms,
+//                       which includes the wait for a connection). A per-
+//                       second timeline (answered, p99) is in `timeline`.
 //   --mix file:PATH     blocks from a Postfix-format file (e.g. the peer
 //                       bench's requests-mix.txt)
 //
@@ -42,7 +53,7 @@ function usage(msg) {
   process.exit(2);
 }
 const o = { host: '127.0.0.1', port: 0, connections: 1, requests: 20000, durationS: 10, warmup: 0,
-  perConnection: 0, mix: 'default', coldStart: 1, timeoutMs: 5000 };
+  perConnection: 0, mix: 'default', coldStart: 1, timeoutMs: 5000, rate: 0 };
 {
   const a = process.argv.slice(2);
   const num = (i) => { const v = Number(a[i]); if (!Number.isFinite(v) || v < 0) usage(`${a[i - 1]} needs a number`); return v; };
@@ -58,6 +69,7 @@ const o = { host: '127.0.0.1', port: 0, connections: 1, requests: 20000, duratio
       case '--mix': o.mix = a[++i] ?? ''; break;
       case '--cold-start': o.coldStart = num(++i) | 0; break;
       case '--timeout-ms': o.timeoutMs = num(++i); break;
+      case '--rate': o.rate = num(++i); break;
       default: usage(`unknown option ${a[i]}`);
     }
   }
@@ -65,13 +77,15 @@ const o = { host: '127.0.0.1', port: 0, connections: 1, requests: 20000, duratio
   if (o.connections < 1 || o.connections > 5000) usage('--connections: 1..5000');
   const loop = (net.isIPv4(o.host) && o.host.startsWith('127.')) || o.host === '::1';
   if (!loop) usage(`refusing a non-loopback target ${o.host}`);
+  if (o.rate && o.perConnection) usage('--rate and --per-connection exclude each other');
+  if (o.rate > 100000) usage('--rate: at most 100000/s');
 }
 
 // ---- requests ------------------------------------------------------------------
 let templates = null;
 if (o.mix === 'default') templates = mixTemplates();
 else if (o.mix.startsWith('file:')) templates = fileTemplates(fs.readFileSync(o.mix.slice(5), 'latin1'));
-else if (o.mix !== 'cold') usage(`unknown mix ${o.mix}`);
+else if (o.mix !== 'cold' && o.mix !== 'cold-good') usage(`unknown mix ${o.mix}`);
 if (templates && templates.length === 0) usage('no request blocks');
 
 let serial = Math.floor(Math.random() * 0x7fffffff); // a fresh start per run: no (instance, port) repeats
@@ -80,7 +94,8 @@ const pidTag = (process.pid & 0xffff).toString(16);
 /** The next request for a connection, and its label. */
 function nextRequest(c) {
   if (!templates) {
-    const n = coldNext++ >>> 0;
+    let n = coldNext++ >>> 0;
+    if (o.mix === 'cold-good' && !coldHasPtr(n)) n = coldNext++ >>> 0; // skip the no-PTR one (never two in a row)
     return [coldHasPtr(n) ? 'cold-good' : 'cold-noptr', coldRequest(n)];
   }
   const t = templates[c.cursor++ % templates.length];
@@ -109,8 +124,17 @@ const verbOf = (action) => {
 };
 
 // ---- state -------------------------------------------------------------------------
-const capacity = o.perConnection ? o.perConnection * o.connections : o.requests;
+const capacity = o.perConnection ? o.perConnection * o.connections
+  : o.rate ? Math.min(o.requests, Math.ceil(o.rate * o.durationS) + 1) : o.requests;
 const latency = new Float64Array(capacity);
+// --rate: response latency (from the scheduled arrival), the FIFO of arrival times, the timeline
+const respLatency = o.rate ? new Float64Array(capacity) : null;
+const doneAt = o.rate ? new Float64Array(capacity) : null; // completion time (ms since t0) per answered request
+let fifo = [];
+let fifoHead = 0;
+let scheduled = 0; // arrivals generated so far
+let maxQueue = 0;
+let waited = 0; // arrivals sent more than 2 ms after their time (no idle connection)
 let nLatency = 0;
 let measuring = false;
 let warmLeft = o.warmup;
@@ -139,7 +163,15 @@ function send(c) {
   if (done || c.dead || c.pending) return;
   let measured = false;
   if (warmLeft > 0) warmLeft--;
-  else {
+  else if (o.rate) {
+    if (!measuring || fifoHead >= fifo.length) { if (measuring) check(); return; } // idle until the next arrival
+    c.arrival = fifo[fifoHead++];
+    if (performance.now() - c.arrival > 2) waited++; // it waited for a free connection (the tick is 1 ms)
+    if (fifoHead > 4096 && fifoHead * 2 > fifo.length) { fifo = fifo.slice(fifoHead); fifoHead = 0; }
+    measured = true;
+    issued++;
+    c.sent++;
+  } else {
     if (!measuring) return; // warm-up over: wait until every connection is idle, then start
     if (o.perConnection ? c.sent >= o.perConnection : issued >= o.requests || performance.now() >= deadline) { check(); return; }
     measured = true;
@@ -160,6 +192,7 @@ function onReply(c, text) {
   const action = actionOf(text);
   if (action instanceof Error) { fail(c, action.message); return; }
   if (c.measured) {
+    if (o.rate && nLatency < capacity) { respLatency[nLatency] = performance.now() - c.arrival; doneAt[nLatency] = performance.now() - t0; }
     if (nLatency < capacity) latency[nLatency++] = ms;
     tLast = performance.now();
     const verb = verbOf(action);
@@ -201,7 +234,24 @@ function connect(c) {
 }
 
 const finishedAll = () => (o.perConnection ? conns.every((c) => c.dead || c.sent >= o.perConnection)
-  : issued >= o.requests || performance.now() >= deadline);
+  : o.rate ? scheduled >= capacity || (performance.now() >= deadline && fifoHead >= fifo.length)
+    : issued >= o.requests || performance.now() >= deadline);
+
+/** --rate: add the arrivals due by now to the FIFO and hand them to idle connections. */
+let arrivalTimer = null;
+function arrive() {
+  if (done) return;
+  const now = performance.now();
+  const due = Math.min(capacity, Math.floor(((Math.min(now, deadline) - t0) * o.rate) / 1000) + 1);
+  for (; scheduled < due; scheduled++) fifo.push(t0 + (scheduled * 1000) / o.rate);
+  for (const c of conns) {
+    if (fifoHead >= fifo.length) break;
+    if (!c.pending && !c.dead) send(c);
+  }
+  const q = fifo.length - fifoHead;
+  if (q > maxQueue) maxQueue = q;
+  if (scheduled >= capacity || now >= deadline) { clearInterval(arrivalTimer); arrivalTimer = null; check(); }
+}
 
 function startMeasuring() {
   measuring = true;
@@ -212,6 +262,7 @@ function startMeasuring() {
     deadline = t0 + o.durationS * 1000;
     setTimeout(check, o.durationS * 1000 + 5).unref();
   }
+  if (o.rate) { arrivalTimer = setInterval(arrive, 1); arrive(); return; }
   for (const c of conns) send(c);
 }
 
@@ -222,6 +273,7 @@ function check() {
     return;
   }
   if (conns.some((c) => c.pending)) return;
+  if (o.rate && arrivalTimer !== null && conns.some((c) => !c.dead)) return;
   if (!finishedAll() && conns.some((c) => !c.dead)) return;
   finish();
 }
@@ -237,11 +289,24 @@ function finish(hard = false) {
   clearInterval(sweeper);
   const cpu = cpuStart ? process.cpuUsage(cpuStart) : { user: 0, system: 0 };
   for (const c of conns) c.sock?.destroy();
-  const sorted = latency.subarray(0, nLatency).sort();
+  const sorted = latency.slice(0, nLatency).sort(); // a copy: --rate's timeline reads latency[] in order
   let sum = 0;
   for (const v of sorted) sum += v;
   const seconds = Math.max(tLast - t0, 1e-9) / 1000;
   const inconsistent = Object.entries(byLabel).filter(([, v]) => Object.keys(v.actions).length > 1).map(([k]) => k);
+  // --rate: response latency percentiles and a per-second timeline (answered, service p99)
+  let rateOut = {};
+  if (o.rate) {
+    const resp = respLatency.subarray(0, nLatency).slice().sort();
+    const secs = Math.ceil(seconds) || 1;
+    const perSec = Array.from({ length: secs }, () => []);
+    for (let i = 0; i < nLatency; i++) perSec[Math.min(secs - 1, Math.floor(doneAt[i] / 1000))].push(latency[i]);
+    rateOut = {
+      rate: o.rate, scheduled, max_queue: maxQueue, waited_for_connection: waited,
+      resp_p50_ms: pct(resp, 0.5), resp_p99_ms: pct(resp, 0.99), resp_max_ms: nLatency ? +resp[nLatency - 1].toFixed(3) : null,
+      timeline: perSec.map((xs, s) => { const srt = Float64Array.from(xs).sort(); return { s, answered: xs.length, p99_ms: pct(srt, 0.99) }; }),
+    };
+  }
   const out = {
     connections: o.connections, mix: o.mix, requests: nLatency, errors, error_kinds: errorKinds,
     seconds: +seconds.toFixed(3), req_per_s: +(nLatency / seconds).toFixed(1),
@@ -250,6 +315,7 @@ function finish(hard = false) {
     actions, by_label: byLabel, inconsistent_labels: inconsistent, cold_next: coldNext, warmup_requests: o.warmup,
     loadgen_cpu_s: +((cpu.user + cpu.system) / 1e6).toFixed(3), hard_timeout: hard,
     loadgen_total_cpu_s: +((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(3),
+    ...rateOut,
   };
   process.stdout.write(`${JSON.stringify(out)}\n`, () => process.exit(hard ? 2 : errors ? 1 : 0));
 }
@@ -265,7 +331,7 @@ setTimeout(() => finish(true), hardMs).unref();
 
 // connect in batches (a listen backlog overflow would cost a 1 s SYN retry)
 for (let i = 0; i < o.connections; i++) {
-  conns.push({ sock: null, buf: '', pending: false, measured: false, dead: false, t: 0, sent: 0, cursor: i, label: '', err: null });
+  conns.push({ sock: null, buf: '', pending: false, measured: false, dead: false, t: 0, arrival: 0, sent: 0, cursor: i, label: '', err: null });
 }
 for (let i = 0; i < conns.length; i += 100) {
   const ok = await Promise.all(conns.slice(i, i + 100).map(connect));

@@ -3,23 +3,37 @@
 // ceiling of Node's socket path and, with --full, against postfwd2 and
 // policyd-weight; write the tables.
 //
-//   npm run bench                       quick run (~2-3 min): every phase once
+//   npm run bench                       quick run (~4 min): every phase once
 //   npm run bench -- --full             everything, repeated, plus a CPU
-//                                       profile and the Perl peers (root)
+//                                       profile, the semi-space A/B and the
+//                                       Perl peers (root)
 //   node bench/run.mjs [--full] [--write] [--out DIR] [--phases a,b,...]
 //        [--conns 1,8,64,512] [--reps N] [--cli PATH] [--node-args "FLAGS"]
+//        [--sustained-s 60] [--semi "default,2,4,8,16"]
 //   --cli PATH: another build of the daemon's cli.js (to A/B a patch)
+//   --baseline PATH: a second build (e.g. the commit before a change) measured
+//                in the same run as the daemon, interleaved, in the warm and
+//                sustained phases (target "baseline"): before/after side by side;
+//                --baseline-desc TEXT says what it is in the report
 //   --node-args "FLAGS": the daemon's Node flags (default: production's, src/cli.ts NODE_FLAGS)
+//   --sustained-s N: length of the sustained cold phase (default 60)
+//   --semi LIST: the --max-semi-space-size values (MiB) the semispace phase
+//                compares; "default" = no flag (V8's own default)
 //
 // Phases (in this order): probe (every identity of the mix on a restarted
 // daemon: its answer, the DNS queries of the first request, and of the same
 // identity again; then the whole mix cold / again / after the identity cache
 // expired), warm (1, 8, 64, 512 connections, ceiling and daemon interleaved),
-// cold (never-seen identities: every request misses every cache), c1000
+// cold (never-seen identities: every request misses every cache), sustained
+// (never-seen good identities at a fixed arrival rate — 1,000/s for 60 s on
+// 100 connections — against a DNS server that answers in 2.5-7.5 ms, 1 % in
+// 300 ms: RSS over time, p99, DNS queries and CPU per identity), c1000
 // (1,000 connections: peak RSS, p99), workers (workers: 2 against 1, and the
 // ceiling likewise), profile (--full: node --cpu-prof of the daemon under
-// 64-connection load, top self-time functions), peers (--full, root: the
-// shared peer bench with this daemon as a custom target, same dnsmasq).
+// 64-connection load, top self-time functions), semispace (--full: the
+// daemon under --max-semi-space-size=N for each N, warm at 64 connections
+// and a 20 s sustained cold run each), peers (--full, root: the peer harness
+// in bench/peers/ with this daemon as a custom target, same dnsmasq).
 //
 // Output: DIR (default /tmp/policyd-identity-bench/<date>) gets
 // results.jsonl (one object per measured run), report.md, every log and
@@ -55,20 +69,29 @@ const S = FULL
     c1000PerConn: 100, workerConns: [8, 64, 512], workerReps: 2, quietWaitS: 20, maxExtra: 2, profileS: 10 }
   : { conns: [1, 8, 64, 512], reps: 1, warmup: 2000, requests: 1_000_000, durationS: 3, coldRequests: 100_000, coldDurationS: 2.5,
     c1000PerConn: 30, workerConns: [64], workerReps: 1, quietWaitS: 3, maxExtra: 0, profileS: 6 };
+// the sustained cold phase (issue 11: a production MX's never-seen clients): fixed arrival
+// rate, persistent connections, DNS answers delayed as a real resolver's would be
+S.sustained = { rate: 1000, conns: 100, durationS: 60, delay: '2.5-7.5,0.01@300', slowestDnsMs: 300 };
+// the semi-space A/B: values in MiB ('default': no flag), and the sustained run's length there
+S.semi = { values: ['default', '2', '4', '8', '16'], coldS: 20, reps: FULL ? 2 : 1 };
 // (runs end by duration; the request counts are only caps)
 if (value('--conns')) S.conns = value('--conns').split(',').map(Number);
 if (value('--reps')) S.reps = S.workerReps = Number(value('--reps'));
-const ALL = ['probe', 'warm', 'cold', 'c1000', 'workers', ...(FULL ? ['profile', 'peers'] : [])];
+if (value('--sustained-s')) S.sustained.durationS = Number(value('--sustained-s'));
+if (value('--semi')) S.semi.values = value('--semi').split(',').map((v) => v.trim()).filter(Boolean);
+const ALL = ['probe', 'warm', 'cold', 'sustained', 'c1000', 'workers', ...(FULL ? ['profile', 'semispace', 'peers'] : [])];
 const PHASES = value('--phases') ? value('--phases').split(',') : ALL;
 const NOISE_MAX = 0.25;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const OUT = path.resolve(value('--out') ?? `/tmp/policyd-identity-bench/${stamp}`);
 // bench/RESULTS.md: a complete --full run (every phase) or an explicit --write; a
 // partial run (--phases, --conns, --reps, --cli) never replaces it by accident
-const PARTIAL = ['--phases', '--conns', '--reps', '--cli', '--node-args'].some((o) => argv.includes(o));
+const PARTIAL = ['--phases', '--conns', '--reps', '--cli', '--node-args', '--sustained-s', '--semi'].some((o) => argv.includes(o));
 const WRITE = flag('--write') || (FULL && !PARTIAL);
 // --cli PATH: measure another build of the daemon (A/B of a patch); the report names it
 const CLI = value('--cli') ? path.resolve(value('--cli')) : path.join(ROOT, 'dist', 'cli.js');
+const BASELINE = value('--baseline') ? path.resolve(value('--baseline')) : null;
+if (BASELINE && !fs.existsSync(BASELINE)) { process.stderr.write(`bench: --baseline ${BASELINE} missing\n`); process.exit(2); }
 // --node-args "FLAGS": the daemon's Node flags instead of production's (src/cli.ts NODE_FLAGS); "" for none
 const NODE_ARGS = value('--node-args') !== undefined ? value('--node-args').split(/\s+/).filter(Boolean) : PRODUCTION_NODE_ARGS;
 fs.mkdirSync(OUT, { recursive: true });
@@ -86,6 +109,10 @@ function writeConfig(name, { workers = 1 } = {}) {
   fs.writeFileSync(file, [
     `# bench config (${name}): defaults, except the log goes to a file`,
     `workers: ${workers}`,
+    // the bench's identities use the documentation ranges (RFC 5737, RFC 3849): say they
+    // are public here rather than rely on the default of identity.public_networks
+    'identity:',
+    '  public_networks: [192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32]',
     'log:',
     '  level: info',
     `  destination: ${path.join(OUT, `${name}.log`)}`,
@@ -169,11 +196,12 @@ function keep(rec) {
  * an unmeasured warm-up, then counters before/after the measured run.
  */
 async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.warmup, requests = S.requests, durationS = S.durationS,
-  perConnection = 0, coldStart = 0, rep = 0, resetHwm = true } = {}) {
+  perConnection = 0, coldStart = 0, rep = 0, resetHwm = true, rate = 0, sampleMs = 0, variant = undefined } = {}) {
   const quiet = await waitQuiet();
   const common = ['--connections', conns, '--mix', mix];
+  const cold = mix.startsWith('cold');
   if (warmup > 0) {
-    const w = await runLoadgen(target.port, [...common, '--requests', warmup, '--duration-s', 15, ...(mix === 'cold' ? ['--cold-start', coldStart] : [])]);
+    const w = await runLoadgen(target.port, [...common, '--requests', warmup, '--duration-s', 15, ...(cold ? ['--cold-start', coldStart] : [])]);
     coldStart = w.cold_next;
   }
   if (resetHwm) resetPeak(target.pid);
@@ -183,12 +211,27 @@ async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.
   const d0 = cpuOf(dns.pid);
   const q0 = (await dns.stats()).total;
   const t0 = Date.now();
+  // sampleMs: the daemon's RSS, CPU and the DNS server's query count every sampleMs during
+  // the run (RSS over time), and for 10 s after it (does the memory come back?)
+  const samples = [];
+  let sampler = null;
+  if (sampleMs) {
+    const sample = async () => {
+      const m = treeMem(target.pid);
+      const c = treeCpuSplit(target.pid);
+      const q = (await dns.stats()).total;
+      samples.push({ t_s: +((Date.now() - t0) / 1000).toFixed(1), rss_mib: m.rss_mib, cpu_s: +(c.user + c.sys - c0.user - c0.sys).toFixed(2), dns_queries: q - q0 });
+    };
+    await sample();
+    sampler = setInterval(() => { sample().catch(() => {}); }, sampleMs);
+  }
   // --warmup <conns>: every connection is accepted and answers once before the clock starts (a
   // burst of new connections waits in the listen queue: libuv accepts one per event-loop turn);
   // those requests are counted in the CPU and DNS figures per request below.
   const r = await runLoadgen(target.port, [...common, '--warmup', conns,
     ...(perConnection ? ['--per-connection', perConnection] : ['--requests', requests, '--duration-s', durationS]),
-    ...(mix === 'cold' ? ['--cold-start', coldStart] : [])]);
+    ...(rate ? ['--rate', rate] : []),
+    ...(cold ? ['--cold-start', coldStart] : [])]);
   const answered = r.requests + (r.warmup_requests ?? 0);
   const wall = (Date.now() - t0) / 1000;
   const q1 = (await dns.stats()).total;
@@ -198,10 +241,14 @@ async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.
   const busy = machineBusy() - b0;
   const mem = treeMem(target.pid);
   const other = Math.max(0, busy - targetCpu - dnsCpu - r.loadgen_total_cpu_s) / wall;
+  if (sampler) {
+    clearInterval(sampler);
+    for (let i = 0; i < 5; i++) { await sleep(2000); samples.push({ ...samples.at(-1), t_s: +((Date.now() - t0) / 1000).toFixed(1), rss_mib: treeMem(target.pid).rss_mib, after: true }); }
+  }
   if (target.logFile) cutLog(target, phase);
   const { by_label: byLabel, ...rest } = r;
   return keep({
-    phase, target: target.label, rep, ...rest, by_label: byLabel,
+    phase, target: target.label, rep, ...(variant !== undefined ? { variant } : {}), ...rest, by_label: byLabel, ...(sampleMs ? { samples } : {}),
     wall_s: +wall.toFixed(3), target_cpu_s: +targetCpu.toFixed(2), target_user_s: +(c1.user - c0.user).toFixed(2), target_sys_s: +(c1.sys - c0.sys).toFixed(2),
     cpu_ms_per_req: r.requests ? +((1000 * targetCpu) / answered).toFixed(4) : null,
     target_cores: +(targetCpu / wall).toFixed(2), loadgen_cores: +(r.loadgen_cpu_s / Math.max(r.seconds, 1e-3)).toFixed(2),
@@ -272,12 +319,14 @@ async function phaseWarm(dns) {
   const cfg = writeConfig('warm');
   const daemon = await startDaemon({ cli: CLI, nodeArgs: NODE_ARGS, ...cfg, dns: dns.server, label: 'policyd-identity' });
   const ceiling = await startCeiling();
+  const baseline = BASELINE ? await startDaemon({ cli: BASELINE, nodeArgs: NODE_ARGS, ...writeConfig('baseline'), dns: dns.server, label: 'baseline' }) : null;
   for (const conns of S.conns) {
     const big = conns >= 512;
     const opts = { warmup: big ? S.warmup * 2 : S.warmup, requests: big ? S.requests * 2 : S.requests, durationS: big ? S.durationS * 1.5 : S.durationS };
     let quiet = 0;
     for (let rep = 1; quiet < S.reps && rep <= S.reps + S.maxExtra; rep++) {
-      const order = rep % 2 ? [ceiling, daemon] : [daemon, ceiling];
+      const order = [ceiling, daemon, ...(baseline ? [baseline] : [])];
+      for (let k = 0; k < rep - 1; k++) order.push(order.shift()); // rotate: each target goes first in turn
       const pair = [];
       for (const t of order) pair.push(await measure(dns, t, 'warm', conns, { ...opts, rep }));
       if (!pair.some((r) => r.noisy)) quiet++;
@@ -285,6 +334,7 @@ async function phaseWarm(dns) {
   }
   await ceiling.stop();
   await stopDaemon(daemon, 'warm');
+  if (baseline) await stopDaemon(baseline, 'warm');
 }
 
 /** Cold caches: every request an identity the daemon has never seen. */
@@ -300,6 +350,67 @@ async function phaseCold(dns) {
     }
   }
   await stopDaemon(daemon, 'cold');
+}
+
+/**
+ * Sustained cold load, as a production MX sees it (issue 11): never-seen good identities
+ * arriving at a fixed rate on persistent connections, a DNS server with a realistic delay.
+ * Peak RSS is over the daemon's whole life (not reset); RSS sampled every second.
+ */
+async function phaseSustained() {
+  const ss = S.sustained;
+  say(`sustained: ${ss.rate} never-seen good identities/s for ${ss.durationS} s on ${ss.conns} connections, DNS delay ${ss.delay}`);
+  const sdns = await startDns({ delay: ss.delay });
+  try {
+    // with --baseline: the baseline first, then this build, each a fresh daemon on its own identities
+    const runs = [...(BASELINE ? [['baseline', BASELINE, 1 << 24]] : []), ['policyd-identity', CLI, 1]];
+    for (const [label, cli, coldStart] of runs) {
+      const cfg = writeConfig(label === 'baseline' ? 'sustained-baseline' : 'sustained');
+      const daemon = await startDaemon({ cli, nodeArgs: NODE_ARGS, ...cfg, dns: sdns.server, label });
+      const rssStart = treeMem(daemon.pid).rss_mib;
+      const slow0 = (await sdns.stats()).slow;
+      const rec = await measure(sdns, daemon, 'sustained', ss.conns, { mix: 'cold-good', warmup: 0, rate: ss.rate, requests: ss.rate * ss.durationS + 1,
+        durationS: ss.durationS, coldStart, resetHwm: false, sampleMs: 1000 });
+      rec.rss_start_mib = rssStart;
+      rec.dns_delay = ss.delay;
+      rec.dns_slow_answers = (await sdns.stats()).slow - slow0;
+      fs.writeFileSync(resultsFile, `${records.map((x) => JSON.stringify(x)).join('\n')}\n`);
+      await stopDaemon(daemon, 'sustained');
+    }
+  } finally {
+    await sdns.stop();
+  }
+}
+
+/**
+ * --max-semi-space-size A/B: a daemon per value, interleaved; warm at 64 connections
+ * (CPU/request, p99, RSS) and a shorter sustained cold run (peak RSS, CPU/identity).
+ */
+async function phaseSemispace(dns) {
+  const sem = S.semi;
+  say(`semispace: --max-semi-space-size ${sem.values.join(', ')} (MiB; default = no flag), ${sem.reps} rep(s)`);
+  const flagsOf = (v) => [...NODE_ARGS.filter((a) => !a.startsWith('--max-semi-space-size')), ...(v === 'default' ? [] : [`--max-semi-space-size=${v}`])];
+  const sdns = await startDns({ delay: S.sustained.delay });
+  try {
+    let coldStart = 1;
+    for (let rep = 1; rep <= sem.reps; rep++) {
+      const order = rep % 2 ? sem.values : [...sem.values].reverse();
+      for (const v of order) {
+        const label = `semi-${v}`;
+        const cfg = writeConfig(`semi${v}`);
+        const d = await startDaemon({ cli: CLI, nodeArgs: flagsOf(v), ...cfg, dns: dns.server, label });
+        await measure(dns, d, 'semispace', 64, { rep, variant: v });
+        await stopDaemon(d, 'semispace');
+        const dc = await startDaemon({ cli: CLI, nodeArgs: flagsOf(v), ...cfg, dns: sdns.server, label });
+        const r = await measure(sdns, dc, 'semispace-cold', S.sustained.conns, { mix: 'cold-good', warmup: 0, rate: S.sustained.rate,
+          requests: S.sustained.rate * sem.coldS + 1, durationS: sem.coldS, coldStart, resetHwm: false, rep, variant: v });
+        coldStart = r.cold_next;
+        await stopDaemon(dc, 'semispace');
+      }
+    }
+  } finally {
+    await sdns.stop();
+  }
 }
 
 /** 1,000 connections: peak RSS over the daemon's whole life, p99. */
@@ -349,7 +460,7 @@ async function phaseProfile(dns) {
 }
 
 // ---- main --------------------------------------------------------------------------------
-const meta = { ...machineInfo(), cli: path.relative(ROOT, CLI), node_args: NODE_ARGS, mode: FULL ? 'full' : 'quick', command: `node bench/run.mjs ${argv.join(' ')}`.trim(), settings: S, phases: PHASES, out: OUT };
+const meta = { ...machineInfo(), cli: path.relative(ROOT, CLI), baseline: BASELINE, baseline_desc: value('--baseline-desc') ?? '', node_args: NODE_ARGS, mode: FULL ? 'full' : 'quick', command: `node bench/run.mjs ${argv.join(' ')}`.trim(), settings: S, phases: PHASES, out: OUT };
 fs.writeFileSync(path.join(OUT, 'meta.json'), JSON.stringify(meta, null, 2));
 say(`${meta.mode} run, phases ${PHASES.join(',')}; output in ${OUT}`);
 let failed = null;
@@ -358,9 +469,11 @@ try {
   if (PHASES.includes('probe')) await phaseProbe(dns);
   if (PHASES.includes('warm')) await phaseWarm(dns);
   if (PHASES.includes('cold')) await phaseCold(dns);
+  if (PHASES.includes('sustained')) await phaseSustained();
   if (PHASES.includes('c1000')) await phaseC1000(dns);
   if (PHASES.includes('workers')) await phaseWorkers(dns);
   if (PHASES.includes('profile')) await phaseProfile(dns);
+  if (PHASES.includes('semispace')) await phaseSemispace(dns);
 } catch (e) {
   failed = e;
   say(`FAILED: ${e.stack ?? e}`);

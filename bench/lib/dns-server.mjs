@@ -10,6 +10,12 @@
 // counters are exact; the query log keeps the last 8192 queries (enough for
 // the per-identity probes, which read it after every request).
 //
+// Delay (argv, for the sustained cold phase): `--delay MIN-MAX[,SHARE@SLOW]`
+// in ms, e.g. `--delay 2.5-7.5,0.01@300`: every answer waits a uniform
+// MIN..MAX ms, and a SHARE of them SLOW ms instead (a distant authoritative
+// server). The random choices come from a fixed-seed generator, so two runs
+// delay the same queries alike. Without --delay answers go out at once.
+//
 // What can go wrong: a packet that does not decode is counted as malformed and
 // dropped (the daemon then times out and says so). Exits when the parent goes.
 import dgram from 'node:dgram';
@@ -17,6 +23,21 @@ import dnsPacket from 'dns-packet';
 import { lookup, NEG_TTL } from './zone.mjs';
 
 const RCODE = { NOERROR: 0, NXDOMAIN: 3 };
+// --delay MIN-MAX[,SHARE@SLOW] (ms)
+const delayArg = process.argv.includes('--delay') ? process.argv[process.argv.indexOf('--delay') + 1] : '';
+const dm = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?:,(0?\.\d+|0|1)@(\d+(?:\.\d+)?))?$/.exec(delayArg ?? '');
+if (delayArg && !dm) { process.stderr.write(`bench dns: bad --delay ${delayArg} (want MIN-MAX[,SHARE@SLOW] in ms)\n`); process.exit(2); }
+const DELAY = dm ? { min: Number(dm[1]), max: Number(dm[2]), share: Number(dm[3] ?? 0), slow: Number(dm[4] ?? 0) } : null;
+// mulberry32: a small fixed-seed PRNG (reproducible delays across runs)
+let seed = 0x5eed1234;
+const rand = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
+let delayed = 0;
+let slowAnswers = 0;
 const LOG_SIZE = 8192;
 const log = new Array(LOG_SIZE);
 let seq = 0;
@@ -45,13 +66,17 @@ sock.on('message', (msg, rinfo) => {
     ? [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] }] : [];
   const out = dnsPacket.encode({ type: 'response', id: q.id, flags, questions: [question], answers: r.answers,
     authorities: r.answers.length ? [] : [soa(name)], additionals: edns });
-  sock.send(out, rinfo.port, rinfo.address);
+  if (!DELAY) { sock.send(out, rinfo.port, rinfo.address); return; }
+  const slow = rand() < DELAY.share;
+  if (slow) slowAnswers++;
+  delayed++;
+  setTimeout(() => sock.send(out, rinfo.port, rinfo.address), slow ? DELAY.slow : DELAY.min + rand() * (DELAY.max - DELAY.min));
 });
 sock.on('error', (e) => { process.stderr.write(`bench dns: ${e.message}\n`); process.exit(1); });
 sock.bind(0, '127.0.0.1', () => process.send?.({ op: 'ready', port: sock.address().port }));
 
 process.on('message', (m) => {
-  if (m?.op === 'stats') process.send({ op: 'stats', total: seq, byType: { ...byType }, seq, malformed });
+  if (m?.op === 'stats') process.send({ op: 'stats', total: seq, byType: { ...byType }, seq, malformed, delayed, slow: slowAnswers });
   else if (m?.op === 'log') {
     const from = Math.max(m.since ?? 0, seq - LOG_SIZE);
     const queries = [];

@@ -52,8 +52,8 @@ async function stopChild(child, ms = 5000) {
 }
 
 /** The loopback DNS server (lib/dns-server.mjs) as a child process with an IPC channel. */
-export async function startDns() {
-  const child = fork(path.join(HERE, 'dns-server.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function startDns({ delay = '' } = {}) {
+  const child = fork(path.join(HERE, 'dns-server.mjs'), delay ? ['--delay', delay] : [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   const port = await new Promise((resolve, reject) => {
     child.once('message', (m) => resolve(m.port));

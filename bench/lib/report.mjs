@@ -1,6 +1,7 @@
 // bench/lib/report.mjs — the markdown of bench/RESULTS.md from one run's
-// records: the targets of issue 6 with pass/fail, warm and cold tables, the
-// per-identity probe, 1,000 connections, workers, the profile, the peers and
+// records: the targets of issues 6 and 11 with pass/fail, warm and cold
+// tables, the sustained cold load (RSS over time), the per-identity probe,
+// 1,000 connections, workers, the profile, the semi-space A/B, the peers and
 // the side-by-side decisions, and every run.
 //
 // Summaries are medians over the quiet runs of a (phase, target, connections)
@@ -71,7 +72,7 @@ export function renderReport({ meta, records, extra, identities }) {
   p();
   p(`- **Date:** ${meta.date} (run took ${meta.duration_s ?? '?'} s); **command:** \`npm run bench${meta.mode === 'full' ? ' -- --full' : ''}\` (\`${meta.command}\`), commit \`${meta.git || '?'}\``);
   p(`- **Machine:** ${meta.host_cpus} × ${meta.cpu_model}, ${meta.mem_gib} GiB, ${meta.distro}, kernel ${meta.kernel}, Node ${meta.node}`);
-  p(`- **Mode:** ${meta.mode}; phases ${meta.phases.join(', ')}; daemon \`node ${(meta.node_args ?? []).join(' ')} ${meta.cli}\`; raw data: \`${meta.out}/results.jsonl\``);
+  p(`- **Mode:** ${meta.mode}; phases ${meta.phases.join(', ')}; daemon \`node ${(meta.node_args ?? []).join(' ')} ${meta.cli}\`${meta.baseline ? `; baseline (target "baseline", same flags) \`${meta.baseline}\`${meta.baseline_desc ? ` = ${meta.baseline_desc}` : ''}` : ''}; raw data: \`${meta.out}/results.jsonl\``);
   p('- **Setup:** everything on 127.0.0.1. The daemon is `node dist/cli.js serve` with the default config except `log.destination` (a file; level info: one JSON line per decision, as in production); it resolves through the bench\'s loopback DNS server (the peer bench\'s identities, TTL 300 s). The load generator (`bench/loadgen.mjs`) keeps one request outstanding per connection, as Postfix does, and gives every request a new `instance` and `client_port` (a new SMTP session each time) over the 17 identities of the mix; the ceiling (`bench/lib/ceiling.mjs`) parses each request and answers `DUNNO`.');
   p('- **Noise:** the machine has 2 cores shared with other jobs. "other" = cores used by processes outside the benchmark during a run; runs above 0.25 are *noisy*; summaries are medians of quiet runs (* = only noisy runs). Load generator and server share the 2 cores, so req/s is bounded by both; "CPU µs/req" (the server\'s own CPU time per request, user + system, from /proc) moves least with noise.');
   p();
@@ -97,6 +98,19 @@ export function renderReport({ meta, records, extra, identities }) {
   tgt('p99 latency on one connection (warm)', '≤ 0.5 ms', w1d ? `${f(w1d.p99_ms, 3)} ms${w1d.star}` : '–', w1d ? w1d.p99_ms <= 0.5 : null);
   const rp = ratio(w64d?.p99_ms, w64c?.p99_ms);
   tgt('p99 at 64 connections vs the ceiling\'s', '≤ 1.5×', w64d ? `${f(w64d.p99_ms, 2)} vs ${f(w64c?.p99_ms, 2)} ms = ${f(rp, 2)}×` : '–', rp === null ? null : rp <= 1.5);
+  const rc = ratio(w64d?.cpu_ms_per_req, w64c?.cpu_ms_per_req);
+  tgt('CPU per request at 64 connections vs the ceiling\'s (warm)', '≤ 1.4×', w64d ? `${us(w64d.cpu_ms_per_req)} vs ${us(w64c?.cpu_ms_per_req)} µs = ${f(rc, 2)}×` : '–', rc === null ? null : rc <= 1.4);
+  const sus = records.find((r) => r.phase === 'sustained' && r.target === DAEMON);
+  if (sus) {
+    const slowest = 300; // the DNS server's slow answers (S.sustained.slowestDnsMs)
+    const good = sus.by_label?.['cold-good']?.actions ?? {};
+    const notAccepted = Object.entries(good).filter(([v]) => classOf(v) !== 'accept').reduce((s, [, n]) => s + n, 0);
+    tgt('sustained cold: every request answered', `${f(sus.scheduled)} arrivals`, `${f(sus.requests)} answered, ${sus.errors} errors`, sus.errors === 0 && sus.requests >= sus.scheduled);
+    tgt('sustained cold: every good identity accepted', '0 refused or deferred', `${notAccepted} not accepted ${notAccepted ? JSON.stringify(good) : ''}`, notAccepted === 0);
+    tgt('sustained cold: peak RSS', '< 150 MB', `${f(sus.hwm_mib, 1)} MiB = ${f(sus.hwm_mib * 1.048576, 1)} MB (VmHWM)`, sus.hwm_mib * 1.048576 < 150);
+    tgt('sustained cold: p99 (write to reply)', `≤ slowest DNS answer + 50 ms = ${slowest + 50} ms`, `${f(sus.p99_ms, 1)} ms (from arrival: ${f(sus.resp_p99_ms, 1)} ms)`, sus.p99_ms <= slowest + 50);
+    tgt('sustained cold: CPU per never-seen identity', '< 250 µs', `${us(sus.cpu_ms_per_req)} µs`, sus.cpu_ms_per_req * 1000 < 250);
+  }
   tgt('peak RSS with 1,000 connections', '< 150 MB', c1000 ? `${f(c1000.hwm_mib, 1)} MiB = ${f(c1000.hwm_mib * 1.048576, 1)} MB (VmHWM)` : '–', c1000 ? c1000.hwm_mib * 1.048576 < 150 : null);
   if (extra.probe) {
     const maxQ = Math.max(...extra.probe.map((r) => r.queries));
@@ -104,7 +118,7 @@ export function renderReport({ meta, records, extra, identities }) {
     tgt('cold-cache DNS queries per request (first request of an identity)', '≤ what the checks need (docs/checks.md: 5-7)', `${Math.min(...extra.probe.map((r) => r.queries))}-${maxQ}`, maxQ <= 7);
     tgt('DNS queries for a repeated identity', '0', `${rep} in all`, rep === 0);
   }
-  p('## Targets (issue 6)');
+  p('## Targets (issues 6 and 11)');
   p();
   p('| target | goal | measured | |');
   p('| --- | --- | --- | --- |');
@@ -124,6 +138,20 @@ export function renderReport({ meta, records, extra, identities }) {
       p(`| ${c} | ${f(e.req_per_s)}${e.star} | ${f(d.req_per_s)}${d.star} | ${f((100 * d.req_per_s) / e.req_per_s)} % | ${f(e.p50_ms, 3)} / ${f(e.p99_ms, 3)} | ${f(d.p50_ms, 3)} / ${f(d.p99_ms, 3)} / ${f(d.max_ms, 1)} | ${us(e.cpu_ms_per_req)} | ${us(d.cpu_ms_per_req)} | ${f(d.dns_q_per_req, 3)} | ${f(d.hwm_mib, 1)} | ${d.quiet}/${d.n}, ${e.quiet}/${e.n} | ${f(d.other_cores, 2)} |`);
     }
     p();
+    p('Ratios to the ceiling measured in the same run (issue 11 §4 asks for ≥ 70 % of its req/s, ≤ 1.4× its CPU per request and ≤ 1.5× its p99 at 64 connections):');
+    p();
+    const hasBase = records.some((r) => r.phase === 'warm' && r.target === 'baseline');
+    p(`| conns | req/s ÷ ceiling | CPU/req ÷ ceiling | p99 ÷ ceiling |${hasBase ? ' baseline req/s ÷ ceiling | baseline CPU/req ÷ ceiling | baseline p99 ÷ ceiling | baseline CPU µs/req |' : ''}`);
+    p(`| ---: | ---: | ---: | ---: |${hasBase ? ' ---: | ---: | ---: | ---: |' : ''}`);
+    for (const c of conns) {
+      const d = group(records, 'warm', DAEMON, c);
+      const e = group(records, 'warm', 'ceiling', c);
+      const b = group(records, 'warm', 'baseline', c);
+      if (!d || !e) continue;
+      const row = (x) => `${f((100 * x.req_per_s) / e.req_per_s)} % | ${f(x.cpu_ms_per_req / e.cpu_ms_per_req, 2)}× | ${f(x.p99_ms / e.p99_ms, 2)}×`;
+      p(`| ${c} | ${row(d)} |${hasBase && b ? ` ${row(b)} | ${us(b.cpu_ms_per_req)} |` : ''}`);
+    }
+    p();
   }
 
   // ---- cold ----
@@ -141,6 +169,34 @@ export function renderReport({ meta, records, extra, identities }) {
       p(`| ${c} | ${f(d.req_per_s)}${d.star} | ${f(d.p50_ms, 2)} / ${f(d.p99_ms, 2)} / ${f(d.max_ms, 1)} | ${us(d.cpu_ms_per_req)} | ${f(d.dns_q_per_req, 2)} | ${f(median(rs.map((r) => r.dns_cpu_s)), 2)} | ${d.errors} | ${d.quiet}/${d.n} | ${f(d.other_cores, 2)} |`);
     }
     p();
+  }
+
+  // ---- sustained ----
+  const sust = records.filter((r) => r.phase === 'sustained');
+  for (const s of sust) {
+    p(`## Sustained cold load: never-seen good identities at a fixed rate${s.target === DAEMON ? '' : ` (${s.target})`}`);
+    p();
+    p(`${f(s.rate)} never-seen identities/s for ${f(s.scheduled / s.rate)} s on ${s.connections} persistent connections (open loop: arrivals on a fixed schedule, each sent on an idle connection or queued for one), every identity good (IPv6 client with FCrDNS, HELO = PTR name, sender domain with an MX; lib/mix.mjs \`cold-good\`). The bench DNS server delays every answer ${s.dns_delay?.replace(',', ' ms, ').replace('@', ' of them ')} ms (uniform, then the slow share; ${f(s.dns_slow_answers)} slow answers in all). Peak RSS is over the daemon's whole life (VmHWM, start included).`);
+    p();
+    const acts = Object.entries(s.actions ?? {}).map(([k, v]) => `${k} ${f(v)}`).join(', ');
+    p('| answered | errors | actions | req/s | p50 / p99 / max ms (write to reply) | p99 from arrival ms | waited for a connection | daemon CPU µs/identity | DNS q/identity | RSS start → end MiB | peak RSS MiB | other cores |');
+    p('| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+    p(`| ${f(s.requests)} | ${s.errors} | ${acts} | ${f(s.req_per_s)} | ${f(s.p50_ms, 1)} / ${f(s.p99_ms, 1)} / ${f(s.max_ms, 1)} | ${f(s.resp_p99_ms, 1)} | ${f(s.waited_for_connection)} | ${us(s.cpu_ms_per_req)} | ${f(s.dns_q_per_req, 2)} | ${f(s.rss_start_mib, 1)} → ${f(s.rss_mib, 1)} | ${f(s.hwm_mib, 1)} | ${f(s.other_cores, 2)}${s.noisy ? ' (noisy)' : ''} |`);
+    p();
+    if (s.samples?.length) {
+      p('RSS over time (every 5 s; the last rows are after the load stopped), with the daemon\'s CPU and DNS queries in each interval and the p99 of the requests answered in that second:');
+      p();
+      p('| t s | RSS MiB | CPU s in interval | DNS queries in interval | answered that second | p99 ms that second |');
+      p('| ---: | ---: | ---: | ---: | ---: | ---: |');
+      let prev = null;
+      for (const [i, x] of s.samples.entries()) {
+        if (!(x.after || i === 0 || i % 5 === 0 || i === s.samples.length - 1)) continue;
+        const tl = s.timeline?.[Math.floor(x.t_s) - 1];
+        p(`| ${f(x.t_s, 1)}${x.after ? ' (after)' : ''} | ${f(x.rss_mib, 1)} | ${prev && !x.after ? f(x.cpu_s - prev.cpu_s, 2) : '–'} | ${prev && !x.after ? f(x.dns_queries - prev.dns_queries) : '–'} | ${tl && !x.after ? f(tl.answered) : '–'} | ${tl && !x.after ? f(tl.p99_ms, 1) : '–'} |`);
+        if (!x.after) prev = x;
+      }
+      p();
+    }
   }
 
   // ---- probe ----
@@ -213,6 +269,25 @@ export function renderReport({ meta, records, extra, identities }) {
     p();
   }
 
+  // ---- semi-space A/B ----
+  const semi = records.filter((r) => r.phase === 'semispace' || r.phase === 'semispace-cold');
+  if (semi.length) {
+    const vals = [...new Set(semi.map((r) => r.variant))];
+    p('## `--max-semi-space-size` A/B');
+    p();
+    p('One daemon per value (MiB; "default" = no flag, V8\'s own sizing), runs interleaved (the order reversed on the second repetition): warm mix at 64 connections, then a fresh daemon under the sustained cold load for a shorter run. Medians over the repetitions.');
+    p();
+    p('| value | warm req/s | warm p99 ms | warm CPU µs/req | warm peak RSS MiB | cold CPU µs/identity | cold p99 ms | cold peak RSS MiB | cold RSS end MiB | runs (noisy) |');
+    p('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const v of vals) {
+      const w = semi.filter((r) => r.phase === 'semispace' && r.variant === v);
+      const c = semi.filter((r) => r.phase === 'semispace-cold' && r.variant === v);
+      const m = (rs, k) => median(rs.map((r) => r[k]));
+      p(`| ${v} | ${f(m(w, 'req_per_s'))} | ${f(m(w, 'p99_ms'), 2)} | ${us(m(w, 'cpu_ms_per_req'))} | ${f(m(w, 'hwm_mib'), 1)} | ${us(m(c, 'cpu_ms_per_req'))} | ${f(m(c, 'p99_ms'), 1)} | ${f(m(c, 'hwm_mib'), 1)} | ${f(m(c, 'rss_mib'), 1)} | ${w.length + c.length} (${[...w, ...c].filter((r) => r.noisy).length}) |`);
+    }
+    p();
+  }
+
   // ---- peers ----
   if (extra.peers) {
     p('## Peers: postfwd2 and policyd-weight, same run, same DNS');
@@ -222,7 +297,7 @@ export function renderReport({ meta, records, extra, identities }) {
       p();
     } else {
       const pe = extra.peers;
-      p(`Measured with the peer bench's harness (\`${pe.script}\`, CONNS="${pe.env.CONNS}", REPS=${pe.env.REPS}, ${pe.env.DURATION_S} s or ${pe.env.REQUESTS ?? 20000} requests per run, whichever first) in a network namespace with only \`lo\`, dnsmasq serving the same identities on 127.0.0.1:53, its load generator (policyload: the same Postfix-like closed loop, new \`instance\`/\`client_port\` per request), CPU from cpuacct cgroups (whole process trees). This daemon ran there as \`custom:policyd-identity\` with the bench config (info log to a file). Peer configurations: ../shared/notes/peer-bench.md.`);
+      p(`Measured with the peer harness (\`bench/peers/run-peer-bench.sh\`, CONNS="${pe.env.CONNS}", REPS=${pe.env.REPS}, ${pe.env.DURATION_S} s or ${pe.env.REQUESTS ?? 20000} requests per run, whichever first) in a network namespace with only \`lo\`, dnsmasq serving the same identities on 127.0.0.1:53, its load generator (policyload: the same Postfix-like closed loop, new \`instance\`/\`client_port\` per request), CPU from cpuacct cgroups (whole process trees). This daemon ran there as \`custom:policyd-identity\` with the bench config (info log to a file). Peer configurations and method: bench/peers/README.md.`);
       p();
       p('```');
       p(pe.meta.trim());
