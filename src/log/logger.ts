@@ -67,8 +67,21 @@ export function createLogger(opts: LoggerOptions): Logger {
     minLength: opts.sync === undefined ? 12 << 10 : 0,
     mkdir: false,
   }) as DestinationStream & Flushable;
-  // A quiet daemon must not sit on its last lines: flush the batch every second.
-  if (opts.sync === undefined) setInterval(() => { try { stream.flushSync?.(); } catch { /* not ready yet */ } }, 1000).unref();
+  // Write the pending batch now, without fsync. Not flushSync: sonic-boom's
+  // flushSync ends with fsync(2), which blocked the event loop for ~13 ms once a
+  // second (the timer below) and once per warning — every request waiting on the
+  // loop then, i.e. about 1 % of them, took 13 ms longer (measured: node
+  // --cpu-prof at 64 connections, fsync 2.3 % of busy time in 14 calls). The
+  // daemon never needed the sync: a crash loses nothing the kernel already has.
+  const writeBatch = (): void => {
+    try {
+      stream.flush?.();
+    } catch {
+      /* not ready yet (first milliseconds): the next call writes it */
+    }
+  };
+  // A quiet daemon must not sit on its last lines: write the batch every second.
+  if (opts.sync === undefined) setInterval(writeBatch, 1000).unref();
   lastDest = stream;
   const batched = opts.sync === undefined;
   return pino(
@@ -81,13 +94,7 @@ export function createLogger(opts: LoggerOptions): Logger {
         ? {
             logMethod(args, method, level) {
               method.apply(this, args as Parameters<typeof method>);
-              if (level >= 40) {
-                try {
-                  stream.flushSync?.();
-                } catch {
-                  // not ready yet (first milliseconds): the batch timer writes it
-                }
-              }
+              if (level >= 40) writeBatch();
             },
           }
         : {},
