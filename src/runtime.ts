@@ -9,10 +9,10 @@
  * reported like a config error); `close` releases sockets, timers and Redis.
  */
 import type { Config } from './config/types.js';
-import type { Finding } from './policy/types.js';
+import type { Finding } from './checks/types.js';
 import type { Logger } from './log/logger.js';
 import { CachingResolver } from './dns/resolver.js';
-import { createEngine, type Engine } from './policy/engine.js';
+import { createEngine, type Engine } from './engine/engine.js';
 import { createLimiter, type Limiter } from './limits/limiter.js';
 
 export interface RuntimeHooks {

@@ -24,7 +24,7 @@ import type { DnsLookup } from '../src/dns/types.js';
 import { compileCidrs, parseIp } from '../src/net/ip.js';
 import { identityOf } from '../src/net/identity.js';
 import { classifyIp, isGlobalIp } from '../src/net/special.js';
-import type { CheckContext, CheckDef, Finding } from '../src/policy/types.js';
+import type { CheckContext, CheckDef, Finding } from '../src/checks/types.js';
 import { toPolicyRequest } from '../src/protocol/request.js';
 import { FakeDns, reverseName, type Zone } from './helpers/fake-dns.js';
 

@@ -3,17 +3,18 @@
  * fake limiter (no network, no timers except the check-guard test).
  */
 import t from 'tap';
-import { createEngine, type EngineDeps, type LimiterLike } from '../src/policy/engine.js';
-import { renderExplanation, explanationToJson } from '../src/policy/explain.js';
-import { compileAction, fixLeadingDsn, SEVERITY } from '../src/policy/actions.js';
-import { DomainSet, HeloList } from '../src/policy/allowlist.js';
-import { compileTemplate } from '../src/policy/message.js';
+import { createEngine, type EngineDeps, type LimiterLike } from '../src/engine/engine.js';
+import { renderExplanation, explanationToJson } from '../src/engine/explain.js';
+import { compileAction, fixLeadingDsn, SEVERITY } from '../src/engine/actions.js';
+import { DomainSet, HeloList } from '../src/engine/allowlist.js';
+import { compileTemplate } from '../src/engine/message.js';
 import { defaultConfig, loadConfigText } from '../src/config/load.js';
 import { compileCidrs } from '../src/net/ip.js';
 import { actionText, encodeAction } from '../src/protocol/action.js';
 import { attrsFromBlock, toPolicyRequest, type PolicyRequest } from '../src/protocol/request.js';
 import type { Config } from '../src/config/types.js';
-import type { CheckAction, CheckContext, CheckDef, CheckResult, ConnState, Decision, Finding } from '../src/policy/types.js';
+import type { CheckAction, CheckContext, CheckDef, CheckResult, Finding } from '../src/checks/types.js';
+import type { ConnState, Decision } from '../src/engine/types.js';
 import type { DnsLookup, DnsAnswer } from '../src/dns/types.js';
 
 // ---- fixtures ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import { createLimiter, createLimiterWith, retryText, BACKEND_FAILURE_ACTION } f
 import type { Backend } from '../src/limits/backend.js';
 import { identityOf } from '../src/net/identity.js';
 import { parseIp } from '../src/net/ip.js';
-import type { Finding } from '../src/policy/types.js';
+import type { Finding } from '../src/checks/types.js';
 import { limitsFromYaml, request, rcpt, eom, captureLog, quietLog } from './helpers/limits.js';
 
 const T0 = 1_700_000_000_000;

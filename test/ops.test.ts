@@ -13,7 +13,7 @@ import { actionClass, stateLabel } from '../src/metrics/labels.js';
 import { startMetricsServer } from '../src/metrics/http.js';
 import { parseEndpoint } from '../src/server/endpoint.js';
 import { toPolicyRequest } from '../src/protocol/request.js';
-import type { Decision } from '../src/policy/types.js';
+import type { Decision } from '../src/engine/types.js';
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { PolicyClient, block } from './helpers/policy-client.js';
 import { DaemonProcess, CLI, scrape, sample, sumOf, parseExposition } from './helpers/daemon-process.js';

@@ -12,7 +12,7 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
  * sender, literals, null MX and domains that do not exist.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { answerHas } from './lib/addresses.js';
 import { describeAnswer, finding, isFinding, trail } from './lib/format.js';
 import { isLookupableName } from './lib/hostname.js';

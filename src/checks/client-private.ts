@@ -12,7 +12,7 @@
  * What can go wrong: nothing; no DNS. Skips an unparsable client address.
  */
 import { describeIpClass } from '../net/special.js';
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { classify } from './lib/addresses.js';
 import { finding, isFinding } from './lib/format.js';
 import { clientOrSkip } from './lib/subject.js';

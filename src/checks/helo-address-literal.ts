@@ -11,7 +11,7 @@
  * What can go wrong: nothing; no DNS. Skips names, bare IPs (helo_not_fqdn),
  * invalid literals (helo_invalid) and an unparsable client address.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { finding, isFinding } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';
 import { clientOrSkip } from './lib/subject.js';

@@ -14,7 +14,7 @@
  * identity.my_addresses nor server_address gives anything to compare with.
  */
 import { parseIp } from '../net/ip.js';
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { finding } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';
 

@@ -8,7 +8,7 @@
  *
  * What can go wrong: nothing; no DNS.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { finding } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';
 

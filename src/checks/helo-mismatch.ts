@@ -11,7 +11,7 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips literals
  * (helo_address_literal), bare IPs, invalid and non-FQDN names.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { answerHas } from './lib/addresses.js';
 import { describeAnswer, finding, isFinding, trail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';

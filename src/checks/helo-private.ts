@@ -15,7 +15,7 @@
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { classify, judgeAddresses } from './lib/addresses.js';
 import { describeAnswer, finding, trail } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';

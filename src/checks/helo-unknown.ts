@@ -12,7 +12,7 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips literals,
  * bare IPs, invalid and non-FQDN names (other checks judge those).
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { describeAnswer, describeMx, finding, trail } from './lib/format.js';
 import { lookupAddresses, lookupMx } from './lib/lookup.js';
 import { fqdnHeloOrSkip } from './lib/subject.js';

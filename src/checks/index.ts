@@ -6,7 +6,7 @@
  * Each entry lives in its own file named after its id (dashes for
  * underscores); shared, memoised DNS work lives in ./lib/.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { heloMissing } from './helo-missing.js';
 import { heloInvalid } from './helo-invalid.js';
 import { heloNotFqdn } from './helo-not-fqdn.js';

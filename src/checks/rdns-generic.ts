@@ -11,7 +11,7 @@
  * What can go wrong: heuristic false positives (see generic-rdns.ts); DNS
  * tempfail -> tempfail, never fail.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { confirmedOrFinding, undecidedNames } from './lib/fcrdns.js';
 import { finding, isFinding } from './lib/format.js';
 import { judgeGenericName } from './lib/generic-rdns.js';

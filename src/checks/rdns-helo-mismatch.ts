@@ -11,7 +11,7 @@
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { registeredDomain } from './lib/domain.js';
 import { confirmedOrFinding, undecidedNames } from './lib/fcrdns.js';
 import { finding, isFinding } from './lib/format.js';

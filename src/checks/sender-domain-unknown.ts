@@ -13,7 +13,7 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
  * sender and address-literal domains (lib/sender.ts).
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { describeAnswer, finding, trail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { senderDomainMalformed, senderSkipReason } from './lib/sender.js';

@@ -13,7 +13,7 @@
  * sender, literals, null MX (sender_null_mx) and domains that do not exist
  * (sender_domain_unknown).
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { describeAnswer, finding, isFinding, trail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { senderMxOrFinding } from './lib/sender.js';

@@ -11,7 +11,7 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
  * sender and address-literal domains.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { finding, isFinding } from './lib/format.js';
 import { senderMxOrFinding } from './lib/sender.js';
 

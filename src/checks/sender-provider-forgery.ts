@@ -16,7 +16,7 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
  * sender, literals, senders outside the table and unparsable clients.
  */
-import type { CheckDef } from '../policy/types.js';
+import type { CheckDef } from './types.js';
 import { fcrdnsOrSkip } from './lib/fcrdns.js';
 import { finding, isFinding } from './lib/format.js';
 import { isUnder } from './lib/hostname.js';

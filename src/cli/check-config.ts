@@ -7,7 +7,7 @@ import { COMMON_OPTIONS, parse } from './args.js';
 import { loadFor } from './config-source.js';
 import { formatConfigError } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { createEngine } from '../policy/engine.js';
+import { createEngine } from '../engine/engine.js';
 import type { DnsLookup } from '../dns/types.js';
 
 /** A plain-data view of the effective config (endpoints and CIDR sets as text). */

@@ -25,7 +25,7 @@ import { formatConfigError } from '../config/load.js';
 import { createLogger, flushLogger } from '../log/logger.js';
 import { createRuntime } from '../runtime.js';
 import { attrsFromBlock, toPolicyRequest, PROTOCOL_STATES, type Attrs } from '../protocol/request.js';
-import { explanationToJson, renderExplanation } from '../policy/explain.js';
+import { explanationToJson, renderExplanation } from '../engine/explain.js';
 import { PolicydError } from '../errors.js';
 
 /** flag -> request attribute */

@@ -20,7 +20,7 @@ import { normalizeReplyCode } from '../protocol/action.js';
 import { DEFAULT_PROVIDERS } from './providers.js';
 import { CHECKS } from '../checks/index.js';
 import { limitsSpec } from '../limits/config.js';
-import type { CheckAction } from '../policy/types.js';
+import type { CheckAction } from '../checks/types.js';
 
 /** RFC 5737 TEST-NET-1/2/3, RFC 3849 and RFC 9637 documentation prefixes. */
 export const DOCUMENTATION_NETWORKS = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32', '3fff::/20'];

@@ -24,7 +24,7 @@ import { isFinding } from '../checks/lib/format.js';
 import { identityOf } from '../net/identity.js';
 import { toPolicyRequest } from '../protocol/request.js';
 import type { Config } from '../config/types.js';
-import type { CheckContext, CheckDef, CheckResult, Finding } from '../policy/types.js';
+import type { CheckContext, CheckDef, CheckResult, Finding } from '../checks/types.js';
 import type { DnsLookup } from '../dns/types.js';
 import { fixFor, smarthostLines, type FixFacts } from './fixes.js';
 

@@ -32,7 +32,7 @@ import { parseDuration, formatDuration } from '../config/duration.js';
 import { compileCidrs } from '../net/ip.js';
 import { normalizeDomain } from '../net/identity.js';
 import { normalizeReplyCode } from '../protocol/action.js';
-import type { CheckAction } from '../policy/types.js';
+import type { CheckAction } from '../checks/types.js';
 
 /** Request attributes a rule can be keyed by (or count distinct values of). */
 export const KEY_ATTRS = [

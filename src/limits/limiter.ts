@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import { formatDuration } from '../config/duration.js';
 import { ErrorCodes } from '../errors.js';
 import type { Identity } from '../net/identity.js';
-import type { ActionSettings, CheckResult, Finding } from '../policy/types.js';
+import type { ActionSettings, CheckResult, Finding } from '../checks/types.js';
 import type { PolicyRequest } from '../protocol/request.js';
 import { CONSUME, FORCE, PEEK, type Mode, type Verdict } from './algorithm.js';
 import type { Backend } from './backend.js';

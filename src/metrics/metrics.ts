@@ -31,7 +31,8 @@
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { PolicyRequest } from '../protocol/request.js';
-import type { Decision, Finding } from '../policy/types.js';
+import type { Finding } from '../checks/types.js';
+import type { Decision } from '../engine/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { DaemonHooks } from '../server/daemon.js';
 import type { DnsStats } from '../dns/resolver.js';

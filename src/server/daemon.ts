@@ -18,7 +18,7 @@
 import { Session, type ServerContext } from './session.js';
 import { openListeners, systemdFds, type ListenerSet, type ConnectionPolicy } from './listeners.js';
 import type { Config } from '../config/types.js';
-import type { Decider, Decision, ConnState } from '../policy/types.js';
+import type { Decider, Decision, ConnState } from '../engine/types.js';
 import type { PolicyRequest } from '../protocol/request.js';
 import type { Logger } from '../log/logger.js';
 import { ErrorCodes, type ErrorCode } from '../errors.js';

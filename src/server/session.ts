@@ -21,7 +21,7 @@
 import { PolicyParser, type ParserLimits } from '../protocol/parser.js';
 import { toPolicyRequest, PROTOCOL_STATES, type Attrs, type PolicyRequest } from '../protocol/request.js';
 import { encodeAction, DUNNO, type PolicyAction } from '../protocol/action.js';
-import type { Decider, Decision, ConnState } from '../policy/types.js';
+import type { Decider, Decision, ConnState } from '../engine/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 

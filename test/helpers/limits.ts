@@ -10,7 +10,7 @@ import type { LimitsConfig } from '../../src/limits/config.js';
 import type { Limiter } from '../../src/limits/limiter.js';
 import { identityOf } from '../../src/net/identity.js';
 import { toPolicyRequest, type PolicyRequest } from '../../src/protocol/request.js';
-import type { Finding } from '../../src/policy/types.js';
+import type { Finding } from '../../src/checks/types.js';
 
 /** The validated limits: section of a whole config file; throws with file:line:col errors. */
 export function limitsFromYaml(yaml: string): LimitsConfig {

@@ -11,7 +11,7 @@
  */
 import { parseIp, type ParsedIp } from '../../net/ip.js';
 import { classifyIp, describeIpClass, type IpClass } from '../../net/special.js';
-import type { CheckContext } from '../../policy/types.js';
+import type { CheckContext } from '../types.js';
 import type { AddressAnswers } from './lookup.js';
 
 export function classify(ctx: CheckContext, ip: ParsedIp): IpClass {

@@ -23,7 +23,7 @@
  */
 import type { DnsAnswer } from '../../dns/types.js';
 import type { ParsedIp } from '../../net/ip.js';
-import type { CheckContext, Finding } from '../../policy/types.js';
+import type { CheckContext, Finding } from '../types.js';
 import { answerHas } from './addresses.js';
 import { describeAnswer, finding, isFinding, trail } from './format.js';
 import { isLookupableName } from './hostname.js';

@@ -8,7 +8,7 @@
  * What can go wrong: nothing; pure string work.
  */
 import type { DnsAnswer, MxRecord } from '../../dns/types.js';
-import type { CheckResult, Finding } from '../../policy/types.js';
+import type { CheckResult, Finding } from '../types.js';
 
 const MAX_SHOWN = 5;
 

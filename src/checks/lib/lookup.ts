@@ -13,7 +13,7 @@
  * INTERNAL here, so a check can never crash or turn an error into 'fail'.
  */
 import type { DnsAnswer, MxRecord } from '../../dns/types.js';
-import type { CheckContext } from '../../policy/types.js';
+import type { CheckContext } from '../types.js';
 
 /** Memoise any derived computation of a request under `key`. */
 export function memo<T>(ctx: CheckContext, key: string, make: () => Promise<T>): Promise<T> {

@@ -17,7 +17,7 @@
  * answers and the callers turn them into tempfail findings.
  */
 import type { DnsAnswer, MxRecord } from '../../dns/types.js';
-import type { CheckContext } from '../../policy/types.js';
+import type { CheckContext } from '../types.js';
 import { judgeAddresses } from './addresses.js';
 import { describeAnswer, describeMx } from './format.js';
 import { isLookupableName } from './hostname.js';

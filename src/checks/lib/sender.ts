@@ -9,7 +9,7 @@
  *
  * What can go wrong: nothing throws; an MX tempfail becomes a tempfail finding.
  */
-import type { CheckContext, Finding } from '../../policy/types.js';
+import type { CheckContext, Finding } from '../types.js';
 import { finding } from './format.js';
 import { isLookupableName } from './hostname.js';
 import { getSenderMx, type SenderMx } from './sender-mx.js';

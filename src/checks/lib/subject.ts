@@ -6,7 +6,7 @@
  * What can go wrong: nothing.
  */
 import type { ParsedIp } from '../../net/ip.js';
-import type { CheckContext, Finding } from '../../policy/types.js';
+import type { CheckContext, Finding } from '../types.js';
 import { finding } from './format.js';
 import { heloForm } from './hostname.js';
 

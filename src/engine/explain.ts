@@ -18,7 +18,8 @@
  *
  * What can go wrong: nothing throws.
  */
-import type { CheckAction, CheckResult, Decision } from './types.js';
+import type { CheckAction, CheckResult } from '../checks/types.js';
+import type { Decision } from './types.js';
 import { formatScore } from './message.js';
 
 export interface ExplainRow {

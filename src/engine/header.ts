@@ -23,7 +23,7 @@
  */
 import { hostname } from 'node:os';
 import type { Identity } from '../net/identity.js';
-import type { CheckDef, CheckResult, Finding } from './types.js';
+import type { CheckDef, CheckResult, Finding } from '../checks/types.js';
 import { formatScore } from './message.js';
 
 export const HEADER_GROUPS = ['helo', 'rdns', 'client', 'sender'] as const;

@@ -27,7 +27,7 @@
  */
 import type { PolicyAction } from '../protocol/action.js';
 import { normalizeReplyCode } from '../protocol/action.js';
-import type { CheckAction } from './types.js';
+import type { CheckAction } from '../checks/types.js';
 import { compileTemplate, type Template } from './message.js';
 
 /** reject > disconnect > discard > hold > defer > defer_if_permit > warn > none */

@@ -19,7 +19,7 @@
  *
  * What can go wrong: nothing throws.
  */
-import type { Finding } from './types.js';
+import type { Finding } from '../checks/types.js';
 
 interface Entry {
   readonly expires: number;

@@ -21,7 +21,7 @@
 import type { CidrSet } from '../net/ip.js';
 import type { Identity } from '../net/identity.js';
 import type { PolicyRequest } from '../protocol/request.js';
-import type { ActionSettings, CheckAction, CheckDef } from './types.js';
+import type { ActionSettings, CheckAction, CheckDef } from '../checks/types.js';
 import { compileAction, type CompiledAction, type RawActionSettings } from './actions.js';
 import { DomainSet } from './allowlist.js';
 

@@ -1,14 +1,16 @@
 /**
- * policy/types — the contracts between the server, the checks and the engine.
+ * checks/types — the check contract: what a check receives and what it reports.
  *
- *   server/session  --(PolicyRequest, ConnState)-->  Decider.decide()  --> Decision
- *   engine          --(CheckContext)--> CheckDef.run() --> Finding
+ *   engine  --(CheckContext)-->  CheckDef.run()  -->  Finding
  *
  * Checks report; only the engine acts. A Finding never carries a Postfix
  * action, except limit findings, which bring the action of their rule.
+ *
+ * What can go wrong: nothing at run time (types only). A check that needs a
+ * setting must read it from CheckContext, never from a module-level import,
+ * or reload would not reach it.
  */
 import type { PolicyRequest } from '../protocol/request.js';
-import type { PolicyAction } from '../protocol/action.js';
 import type { DnsLookup } from '../dns/types.js';
 import type { Config } from '../config/types.js';
 import type { Identity } from '../net/identity.js';
@@ -65,30 +67,3 @@ export interface CheckDef {
   run(ctx: CheckContext): Promise<Finding> | Finding;
 }
 
-/** Per-connection state the session keeps for the decider (Postfix `instance` memo). */
-export interface ConnState {
-  /** opaque to the server; the engine keeps its per-instance memo here */
-  engine: unknown;
-  /** peer description for logs */
-  readonly peer: string;
-}
-
-export interface Decision {
-  readonly action: PolicyAction;
-  /** ids of the failed checks/rules that made the action (empty for DUNNO) */
-  readonly fired: readonly string[];
-  /** every finding, in check order (for the explanation and the log line) */
-  readonly findings: readonly Finding[];
-  /** compact "id=result ..." for the log line */
-  readonly summary: string;
-  /** what would have been done if mode were enforce (set in dry-run when it differs) */
-  readonly wouldBe?: PolicyAction;
-  /** e.g. 'allowlisted: allow.clients', 'cached: instance', 'unknown protocol_state' */
-  readonly note?: string;
-  /** score sum of failed checks, when scoring is used */
-  readonly score?: number;
-}
-
-export interface Decider {
-  decide(req: PolicyRequest, conn: ConnState): Promise<Decision> | Decision;
-}

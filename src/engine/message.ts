@@ -18,7 +18,7 @@
 import { sanitizeText } from '../protocol/action.js';
 import type { PolicyRequest } from '../protocol/request.js';
 import type { Identity } from '../net/identity.js';
-import type { Finding } from './types.js';
+import type { Finding } from '../checks/types.js';
 
 export const PLACEHOLDERS = [
   'client_address', 'client_name', 'helo_name', 'sender', 'sender_domain', 'recipient', 'ptr', 'check', 'score', 'reason',
