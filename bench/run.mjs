@@ -29,7 +29,10 @@
 // 100 connections — against a DNS server that answers in 2.5-7.5 ms, 1 % in
 // 300 ms: RSS over time, p99, DNS queries and CPU per identity), c1000
 // (1,000 connections: peak RSS, p99), workers (workers: 2 against 1, and the
-// ceiling likewise), profile (--full: node --cpu-prof of the daemon under
+// ceiling likewise), stdio (the daemon's own CPU per request with no socket:
+// N and then 2N warm-mix requests piped into `serve --stdio`, CPU from
+// getrusage at exit, (2N − N) / N; the least noisy figure on a shared
+// machine, for A/B of hot-path changes), profile (--full: node --cpu-prof of the daemon under
 // 64-connection load, top self-time functions), semispace (--full: the
 // daemon under --max-semi-space-size=N for each N, warm at 64 connections
 // and a 20 s sustained cold run each), peers (--full, root: the peer harness
@@ -52,6 +55,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
 import { ROOT, startDns, startDaemon, startCeiling, runLoadgen, probeClient, killAll, PRODUCTION_NODE_ARGS } from './lib/procs.mjs';
 import { treeCpuSplit, cpuOf, treeMem, resetPeak, machineBusy, loadavg, machineInfo } from './lib/proc.mjs';
 import { identityTemplates, IDENTITIES, fillTemplate, coldRequest, mixTemplates } from './lib/mix.mjs';
@@ -74,12 +78,14 @@ const S = FULL
 S.sustained = { rate: 1000, conns: 100, durationS: 60, delay: '2.5-7.5,0.01@300', slowestDnsMs: 300 };
 // the semi-space A/B: values in MiB ('default': no flag), and the sustained run's length there
 S.semi = { values: ['default', '2', '4', '8', '16'], coldS: 20, reps: FULL ? 2 : 1 };
+// the stdio phase: N requests, then 2N, per build (and per semi-space value in the A/B), reps
+S.stdio = { n: FULL ? 50_000 : 30_000, reps: FULL ? 5 : 3 };
 // (runs end by duration; the request counts are only caps)
 if (value('--conns')) S.conns = value('--conns').split(',').map(Number);
 if (value('--reps')) S.reps = S.workerReps = Number(value('--reps'));
 if (value('--sustained-s')) S.sustained.durationS = Number(value('--sustained-s'));
 if (value('--semi')) S.semi.values = value('--semi').split(',').map((v) => v.trim()).filter(Boolean);
-const ALL = ['probe', 'warm', 'cold', 'sustained', 'c1000', 'workers', ...(FULL ? ['profile', 'semispace', 'peers'] : [])];
+const ALL = ['probe', 'warm', 'cold', 'sustained', 'c1000', 'workers', 'stdio', ...(FULL ? ['profile', 'semispace', 'peers'] : [])];
 const PHASES = value('--phases') ? value('--phases').split(',') : ALL;
 const NOISE_MAX = 0.25;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -390,6 +396,8 @@ async function phaseSemispace(dns) {
   const sem = S.semi;
   say(`semispace: --max-semi-space-size ${sem.values.join(', ')} (MiB; default = no flag), ${sem.reps} rep(s)`);
   const flagsOf = (v) => [...NODE_ARGS.filter((a) => !a.startsWith('--max-semi-space-size')), ...(v === 'default' ? [] : [`--max-semi-space-size=${v}`])];
+  // CPU per request without sockets, per value (the least noisy figure: GC cost shows here)
+  await stdioCost(dns, sem.values.map((v) => ({ label: `semi-${v}`, variant: v, cli: CLI, nodeArgs: flagsOf(v) })), S.stdio.n, S.stdio.reps, 'semispace-stdio');
   const sdns = await startDns({ delay: S.sustained.delay });
   try {
     let coldStart = 1;
@@ -411,6 +419,67 @@ async function phaseSemispace(dns) {
   } finally {
     await sdns.stop();
   }
+}
+
+/**
+ * The daemon's CPU per request without sockets: `serve --stdio` reads N (then 2N) requests of
+ * the warm mix from a file and writes its answers to /dev/null; lib/exit-cpu.mjs records the
+ * process's CPU at exit. (cpu(2N) − cpu(N)) / N cancels start-up, config and the cold first
+ * pass. Runs of the builds (and flag variants) alternate; min and median over the reps.
+ */
+async function stdioCost(dns, variants, n, reps, phase) {
+  const reqFile = (k) => {
+    const f = path.join(OUT, `stdio-${k}.txt`);
+    if (!fs.existsSync(f)) {
+      const t = mixTemplates();
+      const parts = [];
+      for (let i = 0; i < k; i++) parts.push(fillTemplate(t[i % t.length], `5d10.${i.toString(16)}.0`, String(1024 + (i % 60000))));
+      fs.writeFileSync(f, parts.join(''));
+    }
+    return f;
+  };
+  const once = async (v, k) => {
+    const cfg = writeConfig(`stdio-${v.label}`);
+    fs.writeFileSync(cfg.logFile, '');
+    const cpuOut = path.join(OUT, `stdio-cpu-${v.label}.json`);
+    fs.rmSync(cpuOut, { force: true });
+    const inFd = fs.openSync(reqFile(k), 'r');
+    const child = spawn(process.execPath, [...v.nodeArgs, '--import', path.join(ROOT, 'bench', 'lib', 'exit-cpu.mjs'), v.cli, 'serve', '--stdio',
+      '--config', cfg.config, '--dns', dns.server], { stdio: [inFd, 'ignore', 'inherit'], cwd: ROOT, env: { ...process.env, BENCH_CPU_OUT: cpuOut } });
+    fs.closeSync(inFd);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    const code = await new Promise((r) => child.once('exit', r));
+    clearTimeout(timer);
+    if (code !== 0 || !fs.existsSync(cpuOut)) throw new Error(`stdio run of ${v.label} exited ${code}`);
+    const u = JSON.parse(fs.readFileSync(cpuOut, 'utf8'));
+    const answered = trimLog(cfg.logFile)?.decisions ?? 0;
+    return { cpu_us: u.user_us + u.system_us, answered };
+  };
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const v of rep % 2 ? variants : [...variants].reverse()) {
+      const quiet = await waitQuiet();
+      const b0 = machineBusy();
+      const t0 = Date.now();
+      const a = await once(v, n);
+      const b = await once(v, 2 * n);
+      const wall = (Date.now() - t0) / 1000;
+      const other = Math.max(0, machineBusy() - b0 - (a.cpu_us + b.cpu_us) / 1e6) / wall;
+      const rec = { phase, target: v.label, variant: v.variant, rep, connections: 0, requests: n, errors: (a.answered === n && b.answered === 2 * n) ? 0 : 1,
+        answered: [a.answered, b.answered], cpu_ms_per_req: +((b.cpu_us - a.cpu_us) / n / 1000).toFixed(4), cpu_ms_n: a.cpu_us / 1000, cpu_ms_2n: b.cpu_us / 1000,
+        other_cores: +other.toFixed(2), noisy: other > NOISE_MAX, quiet_wait: quiet, loadavg_before: loadavg(), node_args: v.nodeArgs };
+      records.push(rec);
+      fs.appendFileSync(resultsFile, `${JSON.stringify(rec)}\n`);
+      say(`  ${phase} ${v.label} rep ${rep}: ${us1(rec.cpu_ms_per_req)} µs CPU/request (N ${n}: ${Math.round(a.cpu_us / 1000)} ms, 2N: ${Math.round(b.cpu_us / 1000)} ms), other load ${rec.other_cores} cores`);
+    }
+  }
+}
+const us1 = (ms) => (ms * 1000).toFixed(1);
+
+async function phaseStdio(dns) {
+  say(`stdio: CPU per request without sockets (${S.stdio.n} and ${2 * S.stdio.n} requests through serve --stdio, ${S.stdio.reps} reps)`);
+  const variants = [{ label: 'policyd-identity', cli: CLI, nodeArgs: NODE_ARGS }];
+  if (BASELINE) variants.push({ label: 'baseline', cli: BASELINE, nodeArgs: NODE_ARGS });
+  await stdioCost(dns, variants, S.stdio.n, S.stdio.reps, 'stdio');
 }
 
 /** 1,000 connections: peak RSS over the daemon's whole life, p99. */
@@ -472,6 +541,7 @@ try {
   if (PHASES.includes('sustained')) await phaseSustained();
   if (PHASES.includes('c1000')) await phaseC1000(dns);
   if (PHASES.includes('workers')) await phaseWorkers(dns);
+  if (PHASES.includes('stdio')) await phaseStdio(dns);
   if (PHASES.includes('profile')) await phaseProfile(dns);
   if (PHASES.includes('semispace')) await phaseSemispace(dns);
 } catch (e) {

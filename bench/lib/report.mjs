@@ -269,6 +269,23 @@ export function renderReport({ meta, records, extra, identities }) {
     p();
   }
 
+  // ---- stdio: CPU per request without sockets ----
+  const sd = records.filter((r) => r.phase === 'stdio');
+  if (sd.length) {
+    p('## CPU per request without sockets (`serve --stdio`)');
+    p();
+    p(`N = ${f(sd[0].requests)} and then 2N warm-mix requests piped into \`node … dist/cli.js serve --stdio\` (answers to /dev/null, one info line per decision to a file); the process's CPU at exit (getrusage), (CPU(2N) − CPU(N)) / N. No socket, no load generator beside it: the daemon's own cost per request. Builds alternate; on a shared machine the minimum is the figure least inflated by other jobs.`);
+    p();
+    p('| build | runs | min µs/req | median µs/req | max µs/req | other cores (median) |');
+    p('| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const t of [...new Set(sd.map((r) => r.target))]) {
+      const rs = sd.filter((r) => r.target === t);
+      const xs = rs.map((r) => r.cpu_ms_per_req).sort((a, b) => a - b);
+      p(`| ${t} | ${rs.length} | ${us(xs[0])} | ${us(median(xs))} | ${us(xs.at(-1))} | ${f(median(rs.map((r) => r.other_cores)), 2)} |`);
+    }
+    p();
+  }
+
   // ---- semi-space A/B ----
   const semi = records.filter((r) => r.phase === 'semispace' || r.phase === 'semispace-cold');
   if (semi.length) {
@@ -277,13 +294,14 @@ export function renderReport({ meta, records, extra, identities }) {
     p();
     p('One daemon per value (MiB; "default" = no flag, V8\'s own sizing), runs interleaved (the order reversed on the second repetition): warm mix at 64 connections, then a fresh daemon under the sustained cold load for a shorter run. Medians over the repetitions.');
     p();
-    p('| value | warm req/s | warm p99 ms | warm CPU µs/req | warm peak RSS MiB | cold CPU µs/identity | cold p99 ms | cold peak RSS MiB | cold RSS end MiB | runs (noisy) |');
-    p('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    p('| value | stdio CPU µs/req (min / median) | warm req/s | warm p99 ms | warm CPU µs/req | warm peak RSS MiB | cold CPU µs/identity | cold p99 ms | cold peak RSS MiB | cold RSS end MiB | runs (noisy) |');
+    p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const v of vals) {
       const w = semi.filter((r) => r.phase === 'semispace' && r.variant === v);
       const c = semi.filter((r) => r.phase === 'semispace-cold' && r.variant === v);
+      const s = records.filter((r) => r.phase === 'semispace-stdio' && r.variant === v).map((r) => r.cpu_ms_per_req).sort((a, b) => a - b);
       const m = (rs, k) => median(rs.map((r) => r[k]));
-      p(`| ${v} | ${f(m(w, 'req_per_s'))} | ${f(m(w, 'p99_ms'), 2)} | ${us(m(w, 'cpu_ms_per_req'))} | ${f(m(w, 'hwm_mib'), 1)} | ${us(m(c, 'cpu_ms_per_req'))} | ${f(m(c, 'p99_ms'), 1)} | ${f(m(c, 'hwm_mib'), 1)} | ${f(m(c, 'rss_mib'), 1)} | ${w.length + c.length} (${[...w, ...c].filter((r) => r.noisy).length}) |`);
+      p(`| ${v} | ${s.length ? `${us(s[0])} / ${us(median(s))}` : '–'} | ${f(m(w, 'req_per_s'))} | ${f(m(w, 'p99_ms'), 2)} | ${us(m(w, 'cpu_ms_per_req'))} | ${f(m(w, 'hwm_mib'), 1)} | ${us(m(c, 'cpu_ms_per_req'))} | ${f(m(c, 'p99_ms'), 1)} | ${f(m(c, 'hwm_mib'), 1)} | ${f(m(c, 'rss_mib'), 1)} | ${w.length + c.length + s.length} (${[...w, ...c].filter((r) => r.noisy).length}) |`);
     }
     p();
   }
@@ -376,6 +394,7 @@ export function renderReport({ meta, records, extra, identities }) {
   p('| phase | target | conns | rep | requests | req/s | p50 ms | p99 ms | max ms | errors | CPU µs/req | server cores | loadgen cores | DNS q/req | peak RSS MiB | other cores | load avg before | noisy |');
   p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |');
   for (const r of records) {
+    if (r.phase.endsWith('stdio')) continue; // in their own table
     p(`| ${r.phase} | ${r.target} | ${r.connections} | ${r.rep || ''} | ${r.requests} | ${f(r.req_per_s)} | ${f(r.p50_ms, 3)} | ${f(r.p99_ms, 3)} | ${f(r.max_ms, 1)} | ${r.errors}${r.errors ? ` ${JSON.stringify(r.error_kinds)}` : ''} | ${us(r.cpu_ms_per_req)} | ${f(r.target_cores, 2)} | ${f(r.loadgen_cores, 2)} | ${f(r.dns_q_per_req, 3)} | ${f(r.hwm_mib, 1)} | ${f(r.other_cores, 2)} | ${r.loadavg_before.join(' ')} | ${r.noisy ? 'yes' : ''} |`);
   }
   p();
