@@ -45,6 +45,7 @@ export const ErrorCodes = {
   PI_CONFIG_YAML: { text: 'the config file is not valid YAML', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
   PI_CONFIG_INVALID: { text: 'the config does not match the schema (unknown key, wrong type, bad value)', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
   PI_CONFIG_WARNING: { text: 'the config is valid but a setting has no effect as written (the line says which)', level: 'warn', effect: 'the config is used as written' },
+  PI_CONFIG_DEPRECATED: { text: 'the config uses an obsolete form of a key that is still understood (e.g. the providers mapping)', level: 'warn', effect: 'the config loads with the value converted as the warning says; check-config and the start/reload log print it' },
   PI_CONFIG_RELOAD_FAILED: { text: 'SIGHUP: the new config was refused', level: 'error', effect: 'the old config keeps serving' },
   // --- DNS -------------------------------------------------------------------
   PI_DNS_TEMPFAIL: { text: 'a DNS lookup failed temporarily (SERVFAIL, REFUSED, timeout, bad reply, no server)', level: 'warn', effect: 'the checks that needed it report tempfail; on_tempfail decides (never 5xx)' },

@@ -28,7 +28,7 @@ t.test('defaults load and are complete', async (t) => {
   t.ok(r.config.allow.clients.has('127.0.0.1') && r.config.allow.clients.has('::1'), 'loopback allowlisted');
   t.equal(r.config.allow.action, 'dunno');
   t.equal(r.config.on_tempfail.action, 'defer_if_permit');
-  t.ok(r.config.providers['gmail.com']!.includes('google.com'));
+  t.ok(r.config.providers.includes('gmail.com'));
 });
 
 t.test('the shipped etc/policyd-identity.yaml is valid and equals the embedded defaults', async (t) => {

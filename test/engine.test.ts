@@ -68,7 +68,7 @@ function fake(id: string, outcome: Outcome, group: CheckDef['group'] = 'helo', v
 }
 
 const noAnswer = <T>(): Promise<DnsAnswer<T>> => Promise.resolve({ status: 'notfound', records: [], reason: 'NXDOMAIN' });
-const fakeLookup: DnsLookup = { a: noAnswer, aaaa: noAnswer, mx: noAnswer, ptr: noAnswer };
+const fakeLookup: DnsLookup = { a: noAnswer, aaaa: noAnswer, mx: noAnswer, ptr: noAnswer, txt: noAnswer };
 
 function fakeDns() {
   const deadlines: number[] = [];

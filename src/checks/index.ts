@@ -26,6 +26,12 @@ import { senderMxBogus } from './sender-mx-bogus.js';
 import { senderMxRequired } from './sender-mx-required.js';
 import { clientNotSenderMx } from './client-not-sender-mx.js';
 import { senderProviderForgery } from './sender-provider-forgery.js';
+import { spfHelo } from './spf-helo.js';
+import { spfHeloSoftfail } from './spf-helo-softfail.js';
+import { spfHeloPermerror } from './spf-helo-permerror.js';
+import { spfMailFrom } from './spf-mail-from.js';
+import { spfMailFromSoftfail } from './spf-mail-from-softfail.js';
+import { spfMailFromPermerror } from './spf-mail-from-permerror.js';
 
 export const CHECKS: readonly CheckDef[] = [
   heloMissing,
@@ -36,6 +42,9 @@ export const CHECKS: readonly CheckDef[] = [
   heloUnknown,
   heloMismatch,
   heloImpersonation,
+  spfHelo,
+  spfHeloSoftfail,
+  spfHeloPermerror,
   rdnsMissing,
   rdnsUnconfirmed,
   rdnsGeneric,
@@ -46,6 +55,9 @@ export const CHECKS: readonly CheckDef[] = [
   senderMxBogus,
   senderMxRequired,
   clientNotSenderMx,
+  spfMailFrom,
+  spfMailFromSoftfail,
+  spfMailFromPermerror,
   senderProviderForgery,
 ];
 

@@ -31,6 +31,7 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
   // Settings that are valid but probably not what was meant (a code an action
   // ignores, an override that matches everything): the engine finds them while
   // compiling; serve logs the same lines at start.
+  for (const w of r.warnings) process.stderr.write(`warning: ${formatConfigError(w)}\n`);
   const noDns = { scoped: (): DnsLookup => { throw new Error('check-config does no lookups'); } };
   const warnings = createEngine(r.config, { dns: noDns }).warnings;
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);

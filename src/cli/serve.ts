@@ -66,7 +66,10 @@ function warnIfMetricsMoved(log: Logger, before: Config, after: Config): void {
  */
 function loadForReload(explicit: string | undefined, overrides: Overrides, log: Logger, metrics: Metrics): Config | null {
   const nr = loadFor(explicit, overrides);
-  if (nr.ok) return nr.config;
+  if (nr.ok) {
+    for (const w of nr.warnings) log.warn({ code: w.code }, formatConfigError(w));
+    return nr.config;
+  }
   metrics.observeReload(false);
   log.error(
     { code: 'PI_CONFIG_RELOAD_FAILED', errors: nr.errors.map(formatConfigError) },
@@ -92,6 +95,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stderr.write(`cannot open log destination ${config.log.destination}: ${(e as Error).message} [PI_CONFIG_INVALID]\n`);
     return 78;
   }
+  for (const w of r.warnings) log.warn({ code: w.code }, formatConfigError(w));
   if (config.source.startsWith('<')) log.warn({ path: '/etc/policyd-identity/policyd-identity.yaml' }, 'no config file: running on the embedded defaults');
 
   if (!stdio && config.workers > 1 && cluster.isPrimary) return runPrimary(config, log, values.config, overrides);

@@ -12,7 +12,9 @@
  * parsed data before validation, so they are checked by the same schema.
  *
  * What can go wrong: never throws; returns { ok: false, errors } with codes
- * PI_CONFIG_READ, PI_CONFIG_YAML or PI_CONFIG_INVALID.
+ * PI_CONFIG_READ, PI_CONFIG_YAML or PI_CONFIG_INVALID. An obsolete but still
+ * understood form (e.g. the old providers mapping) loads, with warnings
+ * (PI_CONFIG_DEPRECATED) that check-config and serve print.
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Node as YamlNode } from 'yaml';
@@ -40,7 +42,8 @@ export interface Overrides {
   logLevel?: string;
 }
 
-export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigError[] };
+/** ok: `warnings` are obsolete forms that were still read (code PI_CONFIG_DEPRECATED); print them, keep serving. */
+export type LoadResult = { ok: true; config: Config; warnings: ConfigError[] } | { ok: false; errors: ConfigError[] };
 
 /** "file:line:col: path: message" — one line per error, as check-config prints them. */
 export function formatConfigError(e: ConfigError): string {
@@ -90,7 +93,7 @@ export function loadConfigText(src: string, file: string, overrides: Overrides =
   }
   const raw = data as Record<string, unknown>;
   applyOverrides(raw, overrides);
-  const ctx = { issues: [] as { path: Path; message: string; atKey?: boolean }[] };
+  const ctx = { issues: [] as { path: Path; message: string; atKey?: boolean }[], warnings: [] as { path: Path; message: string }[] };
   const body = buildConfigSpec().parse(raw, [], ctx);
   if (body === BAD || ctx.issues.length > 0) {
     return {
@@ -107,7 +110,11 @@ export function loadConfigText(src: string, file: string, overrides: Overrides =
     const pos = positionOf(doc.contents as YamlNode | null, ['limits', 'backend'], false, lc);
     return { ok: false, errors: cross.map((message) => ({ code: 'PI_CONFIG_INVALID' as const, file, line: pos.line, col: pos.col, path: 'limits.backend', message })) };
   }
-  return { ok: true, config: { ...body, source: file } };
+  const warnings = ctx.warnings.map((w) => {
+    const pos = positionOf(doc.contents as YamlNode | null, w.path, true, lc);
+    return { code: 'PI_CONFIG_DEPRECATED' as const, file, line: pos.line, col: pos.col, path: pathText(w.path), message: w.message };
+  });
+  return { ok: true, config: { ...body, source: file }, warnings };
 }
 
 /** The embedded default config, with overrides. */

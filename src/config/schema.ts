@@ -10,7 +10,7 @@
  */
 import { availableParallelism } from 'node:os';
 import {
-  obj, field, str, int, num, bool, oneOf, duration, nullable, list, dict, refine, custom,
+  obj, field, str, int, num, bool, oneOf, duration, nullable, list, dict, refine, custom, issue, warning, typeName, BAD,
   type Spec, type SpecType,
 } from './spec.js';
 import { compileCidrs, CidrSet } from '../net/ip.js';
@@ -129,6 +129,34 @@ const overrideSpec = obj({
   checks: field(dict(str(), partialActionSettings), {}),
 });
 
+/**
+ * providers: a list of sender domains, named exactly. The old form (until
+ * 0.1: a mapping of sender domain or `name.*` to PTR domains) is still read,
+ * with a warning: its exact keys become the list, `name.*` keys are dropped.
+ */
+const providerDomains = list(refine(str({ nonEmpty: true }), 'a domain name', (s) => {
+  if (s.includes('*')) throw new Error(`providers name domains exactly, no wildcards: ${JSON.stringify(s)}`);
+  const d = normalizeDomain(s);
+  if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/.test(d)) throw new Error(`not a domain name: ${JSON.stringify(s)}`);
+  return d;
+}));
+
+const providersSpec: Spec<string[]> = {
+  describe: 'a list of sender domains',
+  parse(v, path, ctx) {
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      const exact = keys.filter((k) => !k.endsWith('.*'));
+      const dropped = keys.filter((k) => k.endsWith('.*'));
+      warning(ctx, path, `the mapping form (sender domain -> PTR domains) is obsolete: providers is now a list of sender domains that must pass SPF; using ${exact.length} domain(s) (${exact.join(', ') || 'none'})${dropped.length > 0 ? `, dropped the wildcards ${dropped.join(', ')} (name each domain instead)` : ''}`);
+      return providerDomains.parse(exact, path, ctx);
+    }
+    if (v !== null && !Array.isArray(v)) return issue(ctx, path, `expected a list of sender domains, got ${typeName(v)}`);
+    const r = providerDomains.parse(v, path, ctx);
+    return r === BAD ? BAD : r;
+  },
+};
+
 // ---- the whole file -------------------------------------------------------------
 
 export function buildConfigSpec() {
@@ -207,18 +235,12 @@ export function buildConfigSpec() {
         message: field(str(), 'too many signs of a forged or badly configured sender (score {score})'),
       }),
     ),
-    providers: field(
-      dict(
-        str({ pattern: /^[a-z0-9.-]+(\.\*)?$/i, patternDescribe: 'a sender domain or name.*' }),
-        list(domainName, { min: 1 }),
-      ),
-      () => structuredClone(DEFAULT_PROVIDERS) as Record<string, string[]>,
-    ),
+    providers: field(providersSpec, () => [...DEFAULT_PROVIDERS]),
     header: field(
       obj({
         enabled: field(bool(), false),
         name: field(str({ pattern: /^[A-Za-z0-9-]+$/, patternDescribe: 'a header field name' }), 'X-Policy-Identity'),
-        format: field(oneOf(['simple', 'rfc8601'] as const), 'simple'),
+        format: field(oneOf(['simple', 'rfc8601', 'received-spf'] as const), 'simple'),
         authserv_id: field(str(), ''),
       }),
     ),

@@ -24,6 +24,13 @@ export interface ConfigIssue {
 
 export interface Ctx {
   issues: ConfigIssue[];
+  /** accepted but obsolete forms (a key's old shape): reported, not refused */
+  warnings?: ConfigIssue[];
+}
+
+/** Record a warning (the value is still used). */
+export function warning(ctx: Ctx, path: Path, message: string): void {
+  (ctx.warnings ??= []).push({ path, message });
 }
 
 export const BAD: unique symbol = Symbol('bad');

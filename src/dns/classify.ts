@@ -28,6 +28,14 @@
  * (waited in the queue longer than dns.deadline), CLOSED (resolver closed),
  * BADADDRESS (ptr() of something that is not an IP address).
  *
+ * The other direction, for libraries that take a node:dns-style resolver
+ * function and read err.code (mailauth's spf(), see checks/lib/spf.ts):
+ * errorCodeOf() gives NXDOMAIN -> ENOTFOUND, NODATA -> ENODATA (the two codes
+ * such libraries count as "void"), TIMEOUT / DEADLINE / QUEUE_TIMEOUT ->
+ * ETIMEOUT, REFUSED -> EREFUSED, every other tempfail -> ESERVFAIL (never
+ * EBADNAME, which mailauth reads as a permanent error: a DNS trouble must
+ * stay temporary).
+ *
  * Hot path: the answers for every known code are frozen singletons, so a
  * negative or failed lookup allocates no answer object, and the cache can hold
  * the same object for thousands of names.
@@ -135,4 +143,19 @@ export function worst(...answers: ReadonlyArray<Pick<DnsAnswer<unknown>, 'status
   if (firstTemp) return firstTemp;
   if (sawNx) return NXDOMAIN;
   return firstNotFound ?? NODATA;
+}
+
+/** Node error code for a non-ok answer (see the header: for node:dns-style consumers). */
+export function errorCodeOf(a: Pick<DnsAnswer<unknown>, 'status' | 'reason'>): string {
+  if (a.status === 'notfound') return a.reason === 'NXDOMAIN' ? 'ENOTFOUND' : 'ENODATA';
+  switch (a.reason) {
+    case 'TIMEOUT':
+    case 'DEADLINE':
+    case 'QUEUE_TIMEOUT':
+      return 'ETIMEOUT';
+    case 'REFUSED':
+      return 'EREFUSED';
+    default:
+      return 'ESERVFAIL';
+  }
 }

@@ -7,7 +7,7 @@
  *   const view = dns.scoped(Date.now() + config.dns.deadline);  // one per request
  *   await view.ptr('203.0.113.5')   // { status: 'ok', records: ['mail.example.net'], reason: 'NOERROR' }
  *
- * Raw lookups only (A, AAAA, MX, PTR); derived ones (FCrDNS, MX host
+ * Raw lookups only (A, AAAA, MX, PTR, TXT); derived ones (FCrDNS, MX host
  * addresses) belong to the checks. Every lookup settles, never rejects, with
  * ok | notfound | tempfail; the mapping of errors lives in dns/classify.ts.
  *
@@ -24,11 +24,15 @@
  *   the caller gets tempfail DEADLINE while the shared query keeps running and
  *   still fills the cache for the next request.
  *
- * Caching: A/AAAA for their TTL (the smallest in the RRset), MX/PTR for
+ * Caching: A/AAAA for their TTL (the smallest in the RRset), MX/PTR/TXT for
  * dns.cache.default_ttl (c-ares does not give their TTL) — all clamped to
  * min_ttl..max_ttl; NOTFOUND for negative_ttl; TEMPFAIL from the wire for
  * tempfail_ttl (a few seconds at most, so an outage is not hammered but ends
  * quickly). DEADLINE, QUEUE_* and CLOSED are local conditions: never cached.
+ * TXT answers (the sender domain's zone, so an attacker's) are delivered
+ * whatever their size (a DNS message holds at most 64 KiB) but cached only
+ * when their text is at most MAX_CACHED_TXT bytes, so the cache's bytes stay
+ * bounded by its entry count.
  *
  * c-ares traps handled here (measured on Node 20.20.2 / c-ares 1.34.6 against a
  * loopback test server; test/dns.test.ts holds each; upstream: Node's
@@ -64,8 +68,16 @@ const T_A = 0;
 const T_AAAA = 1;
 const T_MX = 2;
 const T_PTR = 3;
-type QType = typeof T_A | typeof T_AAAA | typeof T_MX | typeof T_PTR;
-export const QUERY_TYPES = ['A', 'AAAA', 'MX', 'PTR'] as const;
+const T_TXT = 4;
+type QType = typeof T_A | typeof T_AAAA | typeof T_MX | typeof T_PTR | typeof T_TXT;
+export const QUERY_TYPES = ['A', 'AAAA', 'MX', 'PTR', 'TXT'] as const;
+
+/**
+ * Largest TXT answer (sum of its records' text) that is cached. Real SPF,
+ * DMARC and verification records of big domains total 1-3 KiB; a larger
+ * answer is still delivered, just asked again next time.
+ */
+export const MAX_CACHED_TXT = 8192;
 
 type AnyAnswer = DnsAnswer<unknown>;
 
@@ -151,7 +163,7 @@ export class CachingResolver implements DnsLookup {
   private readonly res: InstanceType<typeof dnsPromises.Resolver>;
   private readonly cache: TtlLru<Promise<AnyAnswer>>;
   /** queries in flight or queued, per type: key -> query (for coalescing) */
-  private readonly pending: Array<Map<string, Query>> = [new Map(), new Map(), new Map(), new Map()];
+  private readonly pending: Array<Map<string, Query>> = [new Map(), new Map(), new Map(), new Map(), new Map()];
   /** FIFO of queries waiting for a slot; `qhead` is the next to run (no O(n) shift()) */
   private queue: Query[] = [];
   private qhead = 0;
@@ -179,7 +191,7 @@ export class CachingResolver implements DnsLookup {
     this.defaultTtl = this.clampTtl(cfg.cache.default_ttl);
     this.negativeTtl = cfg.cache.negative_ttl;
     this.tempfailTtl = cfg.cache.tempfail_ttl;
-    this.cache = new TtlLru(cfg.cache.size, 4);
+    this.cache = new TtlLru(cfg.cache.size, QUERY_TYPES.length);
     if (opts.resolver) {
       this.res = opts.resolver;
     } else {
@@ -201,6 +213,9 @@ export class CachingResolver implements DnsLookup {
   }
   ptr(address: string): Promise<DnsAnswer<string>> {
     return this.lookup(T_PTR, address, null) as Promise<DnsAnswer<string>>;
+  }
+  txt(name: string): Promise<DnsAnswer<string>> {
+    return this.lookup(T_TXT, name, null) as Promise<DnsAnswer<string>>;
   }
 
   /** The request-scoped view: every lookup settles by deadlineAt (epoch ms) at the latest. */
@@ -307,6 +322,7 @@ export class CachingResolver implements DnsLookup {
         case T_A: p = this.res.resolve4(q.qname, TTL_OPT); break;
         case T_AAAA: p = this.res.resolve6(q.qname, TTL_OPT); break;
         case T_MX: p = this.res.resolveMx(q.qname); break;
+        case T_TXT: p = this.res.resolveTxt(q.qname); break;
         default: p = this.res.resolvePtr(q.qname); break;
       }
     } catch (err) {
@@ -379,6 +395,20 @@ export class CachingResolver implements DnsLookup {
         }
         mx.sort((x, y) => x.priority - y.priority); // stable: equal priorities keep the server's order
         records = mx;
+        break;
+      }
+      case T_TXT: {
+        // one string per record: its <character-string>s joined without spaces
+        // (RFC 7208 §3.3); duplicates kept (two equal SPF records are still two)
+        let bytes = 0;
+        const texts: string[] = [];
+        for (const chunks of list as string[][]) {
+          const text = Array.isArray(chunks) ? chunks.join('') : String(chunks);
+          bytes += text.length;
+          texts.push(text);
+        }
+        records = texts;
+        if (bytes > MAX_CACHED_TXT) ttl = 0;
         break;
       }
       default: {
@@ -482,6 +512,9 @@ export class ScopedDns implements DnsLookup {
   }
   ptr(address: string): Promise<DnsAnswer<string>> {
     return this.r.lookup(T_PTR, address, this) as Promise<DnsAnswer<string>>;
+  }
+  txt(name: string): Promise<DnsAnswer<string>> {
+    return this.r.lookup(T_TXT, name, this) as Promise<DnsAnswer<string>>;
   }
 
   /**

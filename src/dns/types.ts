@@ -40,4 +40,6 @@ export interface DnsLookup {
   mx(name: string): Promise<DnsAnswer<MxRecord>>;
   /** PTR names of an address (IPv4 or IPv6; in-addr.arpa / ip6.arpa built here), lower case, no trailing dot */
   ptr(address: string): Promise<DnsAnswer<string>>;
+  /** TXT records of a name, one string per record (its character-strings joined, RFC 7208 §3.3) */
+  txt(name: string): Promise<DnsAnswer<string>>;
 }

@@ -22,7 +22,7 @@ import type { DnsAnswer, DnsLookup, MxRecord } from '../../src/dns/types.js';
 import { parseIp } from '../../src/net/ip.js';
 
 export type Failure = 'SERVFAIL' | 'TIMEOUT' | 'REFUSED';
-export type RrType = 'A' | 'AAAA' | 'MX' | 'PTR';
+export type RrType = 'A' | 'AAAA' | 'MX' | 'PTR' | 'TXT';
 
 export interface ZoneNode {
   A?: string[] | Failure;
@@ -30,6 +30,8 @@ export interface ZoneNode {
   /** [preference, exchange]; exchange "." is a null MX */
   MX?: Array<[number, string]> | Failure;
   PTR?: string[] | Failure;
+  /** one string per record */
+  TXT?: string[] | Failure;
   CNAME?: string;
 }
 
@@ -107,5 +109,9 @@ export class FakeDns implements DnsLookup {
   ptr(address: string): Promise<DnsAnswer<string>> {
     // records kept exactly as the zone gives them (case, trailing dot): the checks must normalise
     return this.answer('PTR', reverseName(address), (d) => d as string[]);
+  }
+
+  txt(name: string): Promise<DnsAnswer<string>> {
+    return this.answer('TXT', name, (d) => d as string[]);
   }
 }

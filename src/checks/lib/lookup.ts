@@ -48,6 +48,11 @@ export function lookupPtr(ctx: CheckContext, address: string): Promise<DnsAnswer
   return memo(ctx, `ptr:${address}`, () => guarded(ctx.dns.ptr(address)));
 }
 
+/** TXT records of a name (SPF), one string per record. */
+export function lookupTxt(ctx: CheckContext, name: string): Promise<DnsAnswer<string>> {
+  return memo(ctx, `txt:${name}`, () => guarded(ctx.dns.txt(name)));
+}
+
 /** A for an IPv4 client, AAAA for an IPv6 client. */
 export function lookupFamily(ctx: CheckContext, family: 4 | 6, name: string): Promise<DnsAnswer<string>> {
   return family === 4 ? lookupA(ctx, name) : lookupAaaa(ctx, name);

@@ -1,0 +1,248 @@
+/**
+ * checks/lib/spf — SPF (RFC 7208) for the MAIL FROM and the HELO identity,
+ * evaluated by mailauth's spf() on the daemon's own DNS, once per request and
+ * identity, and the findings the spf_* checks make of it.
+ *
+ * Identities (RFC 7208 §2.3, §2.4):
+ *   helo      check_host(ip, <HELO name>, postmaster@<HELO name>); only for a
+ *             fully-qualified HELO name (§2.3: literals and bare words are
+ *             not checked).
+ *   mailfrom  check_host(ip, <sender domain>, <sender>); with the null
+ *             sender <> it IS the helo evaluation (§2.4: postmaster@<HELO>),
+ *             shared through the request memo, never evaluated twice.
+ *
+ * DNS: mailauth calls the resolver function built here for TXT, A, AAAA, MX
+ * and PTR; every call goes through checks/lib/lookup.ts, so SPF shares the
+ * request memo (an MX or A another check asked is not asked again), the
+ * daemon's cache, coalescing and the request deadline (a lookup after the
+ * deadline answers DEADLINE at once, so the whole evaluation ends by the
+ * deadline). Failed lookups are thrown as errors carrying the node:dns code
+ * dns/classify.ts errorCodeOf() assigns: ENOTFOUND / ENODATA (mailauth counts
+ * them as void lookups) or ETIMEOUT / EREFUSED / ESERVFAIL (temperror).
+ *
+ * Limits (RFC 7208 §4.6.4): mailauth counts the DNS-querying terms (include,
+ * a, mx, ptr, exists, redirect: at most 10, else permerror) and void lookups
+ * (at most 2, else permerror), at most 10 MX / PTR names per term. strict
+ * mode: the record syntax is validated whole (§4.6), void lookups counted as
+ * the RFC says.
+ *
+ * What can go wrong: nothing throws; mailauth's own failures come back as
+ * temperror / permerror results. A TXT answer is joined per record (§3.3).
+ */
+import { hostname } from 'node:os';
+import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
+import type { DnsAnswer } from '../../dns/types.js';
+import { errorCodeOf } from '../../dns/classify.js';
+import { parseIp } from '../../net/ip.js';
+import type { CheckContext, Finding } from '../types.js';
+import { finding } from './format.js';
+import { lookupA, lookupAaaa, lookupMx, lookupPtr, lookupTxt, memo } from './lookup.js';
+import { fqdnHeloOrSkip } from './subject.js';
+
+export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
+export type SpfIdentity = 'mailfrom' | 'helo';
+
+/** One check_host() evaluation. */
+export interface SpfEvaluation {
+  /** which identity the result is for: 'helo' also for mailfrom with the null sender */
+  readonly identity: SpfIdentity;
+  readonly result: SpfResult;
+  /** the domain whose policy was evaluated */
+  readonly domain: string;
+  /** the <sender> of check_host(): the MAIL FROM address, or postmaster@<HELO> */
+  readonly sender: string;
+  /** mailauth's words for the result, e.g. "domain of a@example.com designates 192.0.2.1 as permitted sender" */
+  readonly text: string;
+  /** the SPF record of <domain> when one was found */
+  readonly record: string | null;
+  /** DNS-querying terms counted (RFC 7208 §4.6.4) and void lookups */
+  readonly lookups: number;
+  readonly voids: number;
+  /** the DNS questions mailauth asked and what came back, dig style */
+  readonly trail: string;
+}
+
+/** Why there is no evaluation for an identity (the check skips). */
+export interface SpfSkip {
+  readonly skip: string;
+}
+
+const RESULTS: ReadonlySet<string> = new Set(['pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror']);
+
+/** at most this many DNS answers are described in the trail (10 terms + their MX/PTR names would be far more) */
+const MAX_TRAIL = 12;
+
+/** The receiver named in mailauth's comments (and the header): the first my_names entry, else the host name. */
+function receiverOf(ctx: CheckContext): string {
+  return ctx.config.header.authserv_id || ctx.config.identity.my_names[0] || hostname();
+}
+
+/** The address a reverse name stands for (mailauth asks PTR by name), or null. */
+export function addressOfReverseName(name: string): string | null {
+  if (name.endsWith('.in-addr.arpa')) {
+    const o = name.slice(0, -'.in-addr.arpa'.length).split('.');
+    if (o.length !== 4) return null;
+    const ip = parseIp(o.reverse().join('.'));
+    return ip !== null && ip.family === 4 ? ip.text : null;
+  }
+  if (name.endsWith('.ip6.arpa')) {
+    const n = name.slice(0, -'.ip6.arpa'.length).split('.');
+    if (n.length !== 32 || n.some((x) => !/^[0-9a-f]$/.test(x))) return null;
+    const hex = n.reverse().join('');
+    const ip = parseIp(hex.replace(/(.{4})(?!$)/g, '$1:'));
+    return ip !== null && ip.family === 6 ? ip.text : null;
+  }
+  return null;
+}
+
+/** A name that could be sent as a query: labels of 1..63 printable characters, at most 253 in all. */
+function queryable(name: string): boolean {
+  if (name === '' || name.length > 253) return false;
+  for (const label of name.split('.')) if (label === '' || label.length > 63 || !/^[\x21-\x7e]+$/.test(label)) return false;
+  return true;
+}
+
+type SpfResolver = (name: string, type: string) => Promise<unknown[]>;
+
+/** The resolver function handed to mailauth: request DNS in, node:dns-style values or coded errors out. */
+function resolverFor(ctx: CheckContext, trail: string[]): SpfResolver {
+  let described = 0;
+  const note = (type: string, name: string, a: DnsAnswer<unknown>, shown: string): void => {
+    if (described++ < MAX_TRAIL) trail.push(`${type} ${name} -> ${a.status === 'ok' ? shown : a.status === 'notfound' ? a.reason : `${a.reason} (temporary failure)`}`);
+    else if (described === MAX_TRAIL + 1) trail.push('...');
+  };
+  const fail = (type: string, name: string, a: DnsAnswer<unknown>): never => {
+    throw Object.assign(new Error(`${type} ${name}: ${a.reason}`), { code: errorCodeOf(a) });
+  };
+  return async (rawName, type) => {
+    const name = rawName.toLowerCase().replace(/\.$/, '');
+    if (!queryable(name)) {
+      // a macro expansion that cannot be a DNS name: it does not exist (a void lookup)
+      throw Object.assign(new Error(`${type} ${JSON.stringify(name)}: not a DNS name`), { code: 'ENOTFOUND' });
+    }
+    switch (type) {
+      case 'TXT': {
+        const a = await lookupTxt(ctx, name);
+        note('TXT', name, a, a.records.map((r) => JSON.stringify(r.length > 120 ? `${r.slice(0, 120)}...` : r)).join(', '));
+        // mailauth joins each record's chunks; one chunk per record, already joined
+        return a.status === 'ok' ? a.records.map((r) => [r]) : fail(type, name, a);
+      }
+      case 'A':
+      case 'AAAA': {
+        const a = type === 'A' ? await lookupA(ctx, name) : await lookupAaaa(ctx, name);
+        note(type, name, a, a.records.join(', '));
+        return a.status === 'ok' ? a.records.slice() : fail(type, name, a);
+      }
+      case 'MX': {
+        const a = await lookupMx(ctx, name);
+        note('MX', name, a, a.records.map((m) => `${m.priority} ${m.exchange || '.'}`).join(', '));
+        return a.status === 'ok' ? a.records.map((m) => ({ exchange: m.exchange, priority: m.priority })) : fail(type, name, a);
+      }
+      case 'PTR': {
+        const address = addressOfReverseName(name);
+        if (address === null) throw Object.assign(new Error(`PTR ${name}: not a reverse name`), { code: 'ENOTFOUND' });
+        const a = await lookupPtr(ctx, address);
+        note('PTR', address, a, a.records.join(', '));
+        return a.status === 'ok' ? a.records.slice() : fail(type, name, a);
+      }
+      default:
+        // mailauth asks nothing else; a new type would be a temporary, not a permanent, problem
+        throw Object.assign(new Error(`${type} ${name}: query type not supported`), { code: 'ENOTIMP' });
+    }
+  };
+}
+
+async function evaluate(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation> {
+  const trail: string[] = [];
+  const mta = receiverOf(ctx);
+  let r: Awaited<ReturnType<typeof mailauthSpf>>;
+  try {
+    r = await mailauthSpf({
+      sender,
+      ip: ctx.id.clientAddress,
+      helo: ctx.id.helo,
+      mta,
+      // RFC 7208 exactly: whole-record syntax check, void lookups as §4.6.4 counts them
+      strict: true,
+      maxResolveCount: 10,
+      maxVoidCount: 2,
+      resolver: resolverFor(ctx, trail) as never,
+    });
+  } catch (e) {
+    // mailauth turns its own failures into results; this is a bug guard
+    return {
+      identity, result: 'temperror', domain: '', sender, text: `SPF evaluation failed: ${e instanceof Error ? e.message : String(e)}`,
+      record: null, lookups: 0, voids: 0, trail: trail.join('; '),
+    };
+  }
+  const result = (RESULTS.has(r.status.result) ? r.status.result : 'temperror') as SpfResult;
+  let text = typeof r.status.comment === 'string' ? r.status.comment : result;
+  if (text.startsWith(`${mta}: `)) text = text.slice(mta.length + 2);
+  const lookups = (r as { lookups?: { count?: number; void?: number } }).lookups;
+  return {
+    identity,
+    result,
+    domain: r.domain,
+    sender: r['envelope-from'] ?? sender,
+    text,
+    record: r.rr ?? null,
+    lookups: lookups?.count ?? 0,
+    voids: lookups?.void ?? 0,
+    trail: trail.join('; '),
+  };
+}
+
+/**
+ * The SPF evaluation of an identity for this request (memoised), or why
+ * there is none. mailfrom with the null sender is the helo evaluation.
+ */
+export function spfOf(ctx: CheckContext, identity: SpfIdentity): Promise<SpfEvaluation | SpfSkip> {
+  const id = ctx.id;
+  if (id.client === null) return Promise.resolve({ skip: `client address ${JSON.stringify(id.clientAddress)} is not an IP address` });
+  if (identity === 'mailfrom' && !id.nullSender) {
+    if (id.senderDomainIsLiteral) return Promise.resolve({ skip: `sender domain ${id.senderDomain} is an address literal (no SPF record to ask)` });
+    if (id.senderDomain === '') return Promise.resolve({ skip: `sender ${JSON.stringify(id.sender)} has no domain part` });
+    return memo(ctx, 'spf:mailfrom', () => evaluate(ctx, 'mailfrom', id.sender));
+  }
+  const helo = fqdnHeloOrSkip(ctx, 'spf');
+  if (typeof helo !== 'string') {
+    const why = helo.reason;
+    return Promise.resolve({ skip: identity === 'mailfrom' ? `null sender: the MAIL FROM identity is postmaster@<HELO> (RFC 7208 §2.4), and ${why}` : why });
+  }
+  return memo(ctx, 'spf:helo', () => evaluate(ctx, 'helo', `postmaster@${helo}`));
+}
+
+export function isSkip(x: SpfEvaluation | SpfSkip): x is SpfSkip {
+  return 'skip' in x;
+}
+
+/** One line for logs and `policyd-identity test`: result, words, record, counts and the DNS trail. */
+export function describeSpf(e: SpfEvaluation): string {
+  const parts = [`SPF ${e.result} (${e.identity === 'helo' ? 'HELO' : 'MAIL FROM'} identity ${e.sender}): ${e.text}`];
+  if (e.record !== null) parts.push(`record ${JSON.stringify(e.record.length > 200 ? `${e.record.slice(0, 200)}...` : e.record)}`);
+  parts.push(`${e.lookups} DNS-querying terms, ${e.voids} void`);
+  if (e.trail !== '') parts.push(e.trail);
+  return parts.join('; ');
+}
+
+/** Message and header variables of an evaluation. */
+export function spfVars(e: SpfEvaluation): Record<string, string> {
+  return { spf: e.result, spf_domain: e.domain, spf_sender: e.sender, spf_identity: e.identity };
+}
+
+/**
+ * The finding of an spf_* check: `judged` is the SPF result it fails on.
+ * temperror is a tempfail of the check judging `fail` (the one that would
+ * refuse); the softfail and permerror checks skip it.
+ */
+export async function spfFinding(ctx: CheckContext, check: string, identity: SpfIdentity, judged: 'fail' | 'softfail' | 'permerror'): Promise<Finding> {
+  const e = await spfOf(ctx, identity);
+  if (isSkip(e)) return finding(check, 'skip', e.skip);
+  const vars = spfVars(e);
+  const why = describeSpf(e);
+  if (e.result === judged) return finding(check, 'fail', why, vars);
+  if (e.result === 'temperror') {
+    return judged === 'fail' ? finding(check, 'tempfail', why, vars) : finding(check, 'skip', `temperror (the ${identity === 'helo' ? 'spf_helo' : 'spf_mail_from'} check reports it): ${why}`, vars);
+  }
+  return finding(check, 'pass', why, vars);
+}
