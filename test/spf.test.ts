@@ -447,3 +447,19 @@ t.test('result header: Received-SPF (RFC 7208 §9.1) and Authentication-Results 
   h = await render('received-spf', { sender: 'a@pass.example', client_address: 'unknown', helo_name: 'x' });
   t.equal(h, 'Received-SPF: none (mx.ours.example: no SPF check was made) receiver=mx.ours.example');
 });
+
+// ---- docs ----------------------------------------------------------------------------
+
+t.test('docs/checks.md: one row per check (the SPF ones cite RFC 7208 sections)', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../../docs/checks.md', import.meta.url), 'utf8');
+  for (const c of CHECKS) {
+    const rows = doc.split('\n').filter((l) => l.startsWith(`| \`${c.id}\` |`));
+    t.equal(rows.length, 1, `${c.id}: one row`);
+    if (c.id.startsWith('spf_')) t.match(rows[0], /RFC 7208 §\d/, `${c.id} cites RFC 7208`);
+  }
+  const example = /```yaml\n(providers:[\s\S]*?)```/.exec(doc);
+  t.ok(example, 'a providers example');
+  const r = loadConfigText(example![1]!, 'docs/checks.md');
+  t.ok(r.ok && r.config.providers.includes('example-corp.com'), 'the providers example is a valid config');
+});
