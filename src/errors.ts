@@ -47,6 +47,8 @@ export const ErrorCodes = {
   PI_CONFIG_WARNING: { text: 'the config is valid but a setting has no effect as written (the line says which)', level: 'warn', effect: 'the config is used as written' },
   PI_CONFIG_DEPRECATED: { text: 'the config uses an obsolete form of a key that is still understood (e.g. the providers mapping)', level: 'warn', effect: 'the config loads with the value converted as the warning says; check-config and the start/reload log print it' },
   PI_CONFIG_RELOAD_FAILED: { text: 'SIGHUP: the new config was refused', level: 'error', effect: 'the old config keeps serving' },
+  // --- log -------------------------------------------------------------------
+  PI_LOG_REOPEN_FAILED: { text: 'SIGUSR2: the log file could not be reopened (permission, missing directory)', level: 'error', effect: 'logging goes on into the file open before (the rotated one)' },
   // --- DNS -------------------------------------------------------------------
   PI_DNS_TEMPFAIL: { text: 'a DNS lookup failed temporarily (SERVFAIL, REFUSED, timeout, bad reply, no server)', level: 'warn', effect: 'the checks that needed it report tempfail; on_tempfail decides (never 5xx)' },
   PI_DNS_DEADLINE: { text: 'the per-request DNS deadline (dns.deadline) passed', level: 'warn', effect: 'pending lookups count as tempfail' },

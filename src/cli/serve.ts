@@ -6,7 +6,9 @@
  * new requests without dropping connections, an invalid one is logged with the
  * same file:line:col errors as check-config and the old config keeps serving
  * (both counted in policyd_identity_config_reloads_total); SIGUSR1 writes the
- * counters to the log (one `stats` line). With `workers: N` (N > 1) the
+ * counters to the log (one `stats` line); SIGUSR2 reopens a log file (after
+ * logrotate moved it; PI_LOG_REOPEN_FAILED when the path cannot be opened, and
+ * logging goes on into the old file). With `workers: N` (N > 1) the
  * primary forks N node:cluster workers that share the listeners, checks a new
  * config before asking the workers to reload, forwards the other signals, and
  * restarts a worker that dies.
@@ -24,7 +26,7 @@ import { COMMON_OPTIONS, parse } from './args.js';
 import { configPath, loadFor } from './config-source.js';
 import { version } from './version.js';
 import { formatConfigError, type Overrides } from '../config/load.js';
-import { createLogger, flushLogger, flushNow, type Logger } from '../log/logger.js';
+import { createLogger, flushLogger, flushNow, reopenLog, type Logger } from '../log/logger.js';
 import { startDaemon, type Daemon } from '../server/daemon.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { PolicydError } from '../errors.js';
@@ -78,6 +80,14 @@ function loadForReload(explicit: string | undefined, overrides: Overrides, log: 
   return null;
 }
 
+/** SIGUSR2: reopen the log file (logrotate), and say so in the new file. */
+function reopen(log: Logger): void {
+  const err = reopenLog(log);
+  if (err !== null) log.error({ code: 'PI_LOG_REOPEN_FAILED', err: err.message }, 'cannot reopen the log file; still writing to the old one');
+  else log.info({ worker: cluster.worker?.id }, 'log reopened');
+  flushNow(log);
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON_OPTIONS, stdio: { type: 'boolean' } });
   const overrides: Overrides = { listen: values.listen, dns: values.dns, logLevel: values['log-level'] };
@@ -90,7 +100,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   let config = r.config;
   let log: Logger;
   try {
-    log = createLogger({ level: config.log.level, destination: config.log.destination, stdio });
+    log = createLogger({ level: config.log.level, destination: config.log.destination, format: config.log.format, stdio });
   } catch (e) {
     process.stderr.write(`cannot open log destination ${config.log.destination}: ${(e as Error).message} [PI_CONFIG_INVALID]\n`);
     return 78;
@@ -136,8 +146,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (next === null) return;
     const old = runtime;
     try {
-      const nlog = next.log.level !== config.log.level || next.log.destination !== config.log.destination
-        ? createLogger({ level: next.log.level, destination: next.log.destination, stdio })
+      const nlog = next.log.level !== config.log.level || next.log.destination !== config.log.destination || next.log.format !== config.log.format
+        ? createLogger({ level: next.log.level, destination: next.log.destination, format: next.log.format, stdio })
         : log;
       runtime = await buildRuntime(next, nlog, metrics);
       daemon.reload(next, runtime.decider, nlog);
@@ -165,12 +175,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => void reload());
   process.on('SIGUSR1', stats);
+  process.on('SIGUSR2', () => reopen(log));
   if (cluster.isWorker) {
     // the primary asks workers to stop or reload through messages (signals go to the primary)
     process.on('message', (m) => {
       if (m === 'policyd:stop') void stop('primary');
       else if (m === 'policyd:reload') void reload();
       else if (m === 'policyd:stats') stats();
+      else if (m === 'policyd:reopen') reopen(log);
     });
   }
   await daemon.done;
@@ -246,6 +258,10 @@ async function runPrimary(config: Config, log: Logger, explicitConfig: string | 
     process.on('SIGUSR1', () => {
       log.info({ workers: Object.keys(cluster.workers ?? {}).length, metrics: metrics.snapshot() }, 'stats (primary; each worker logs its own)');
       broadcast('policyd:stats');
+    });
+    process.on('SIGUSR2', () => {
+      reopen(log);
+      broadcast('policyd:reopen');
     });
   });
 }

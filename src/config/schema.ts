@@ -179,6 +179,7 @@ export function buildConfigSpec() {
       obj({
         level: field(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'info'),
         destination: field(str({ nonEmpty: true }), 'stdout'),
+        format: field(oneOf(['json', 'text'] as const), 'json'),
       }),
     ),
     dns: field(

@@ -12,24 +12,50 @@
  * stderr only when stderr is not a socket; otherwise logs need a file
  * destination and are dropped (a one-time notice explains why).
  *
+ * log.format "text" writes logfmt (`key=value`, one line per event, values
+ * quoted and escaped by ./text.ts) instead of JSON: each JSON line pino makes is
+ * re-encoded on its way to the destination (costs a JSON.parse per line, only
+ * in text mode). `reopenLog` reopens a file destination (SIGUSR2, after
+ * logrotate moved the file).
+ *
  * What can go wrong: an unwritable log file makes createLogger throw; the CLI
- * reports it and exits 78 (config error).
+ * reports it and exits 78 (config error). A reopen that fails keeps writing to
+ * the file open before and returns the error (the caller logs PI_LOG_REOPEN_FAILED).
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { fstatSync, openSync, closeSync } from 'node:fs';
+import { jsonLineToText } from './text.js';
 
 export type { Logger };
 
 export interface LoggerOptions {
   level: string;
   destination: string;
+  /** json (default) or text (logfmt key=value lines) */
+  format?: 'json' | 'text';
   /** protocol on stdin/stdout: never log to stdout */
   stdio?: boolean;
   /** synchronous writes (tests reading the log right away) */
   sync?: boolean;
 }
 
-interface Flushable { flush?: (cb?: (err?: Error) => void) => void; flushSync?: () => void }
+interface Flushable { flush?: (cb?: (err?: Error) => void) => void; flushSync?: () => void; reopen?: (file?: string) => void }
+
+/** The destination of each logger this module made (for reopenLog). */
+const destinations = new WeakMap<Logger, DestinationStream & Flushable>();
+
+/**
+ * text format: a stream in front of the real one that turns each JSON line
+ * into a logfmt line; flush, flushSync and reopen go through to the real one.
+ */
+function textStream(inner: DestinationStream & Flushable): DestinationStream & Flushable {
+  return {
+    write: (line: string) => inner.write(jsonLineToText(line)),
+    flush: inner.flush ? (cb?: (err?: Error) => void) => inner.flush!(cb) : undefined,
+    flushSync: inner.flushSync ? () => inner.flushSync!() : undefined,
+    reopen: inner.reopen ? (file?: string) => inner.reopen!(file) : undefined,
+  };
+}
 
 let lastDest: (DestinationStream & Flushable) | null = null;
 
@@ -51,7 +77,10 @@ export function createLogger(opts: LoggerOptions): Logger {
     closeSync(fd);
     dest = opts.destination;
   }
-  const base = { name: 'policyd-identity' };
+  // No `name` (or pid/hostname) in every line: journald and syslog tag each line
+  // with the program already (SYSLOG_IDENTIFIER), a log file is named for it,
+  // and the 26 bytes are a tenth of a decision line (docs/server.md#logging-log).
+  const base = null;
   if (dest === null) return pino({ level: 'silent', base });
   // Synchronous writes, batched: lines collect in a 12 KiB buffer (sonic-boom wants it below its 16 KiB maxWrite) that is
   // written with one write(2) when full (and flushed on exit and on a timer).
@@ -84,7 +113,8 @@ export function createLogger(opts: LoggerOptions): Logger {
   if (opts.sync === undefined) setInterval(writeBatch, 1000).unref();
   lastDest = stream;
   const batched = opts.sync === undefined;
-  return pino(
+  const out = opts.format === 'text' ? textStream(stream) : stream;
+  const logger = pino(
     {
       level: opts.level,
       base,
@@ -102,8 +132,27 @@ export function createLogger(opts: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.epochTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    stream,
+    out,
   );
+  if (typeof dest === 'string') destinations.set(logger, stream);
+  return logger;
+}
+
+/**
+ * Reopen the log file of `log` (logrotate moved it away): lines buffered so far
+ * and every later line go to a new file at the configured path. No-op for
+ * stdout/stderr. Returns the error when the path cannot be opened; logging then
+ * continues to the file open before.
+ */
+export function reopenLog(log: Logger): Error | null {
+  const d = destinations.get(log);
+  if (d?.reopen === undefined) return null;
+  try {
+    d.reopen();
+    return null;
+  } catch (e) {
+    return e as Error;
+  }
 }
 
 /** Flush the async destination, then call cb (bounded: cb runs within timeoutMs anyway). */

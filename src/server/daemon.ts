@@ -10,7 +10,10 @@
  *
  * The decision log line: one `info` line per answered request with instance,
  * protocol_state, client, helo, sender, recipient, the action, the checks that
- * fired and the time taken in microseconds.
+ * fired (absent when none did), the findings that were not pass or skip
+ * (`found`: fail and tempfail) and the time taken in microseconds — under 300
+ * bytes for an accepted request (test/log.test.ts). Every check's result, each reason and the peer go in a second line
+ * at `debug` (docs/server.md#logging-log).
  *
  * What can go wrong: listen failures reject startDaemon (PI_SERVER_LISTEN_FAILED);
  * everything after start is per connection and logged.
@@ -64,6 +67,20 @@ function verbOf(line: string): string {
   return line.slice(7, sp === -1 ? line.length - 2 : sp);
 }
 
+/**
+ * "id=result ..." of the findings that fired or could not be decided (fail,
+ * tempfail); undefined when every check passed or skipped, so an accepted
+ * request's line carries no list (the info line's size bound).
+ */
+function notPassed(d: Decision): string | undefined {
+  let out: string | undefined;
+  for (const f of d.findings) {
+    if (f.result !== 'fail' && f.result !== 'tempfail') continue;
+    out = out === undefined ? `${f.check}=${f.result}` : `${out} ${f.check}=${f.result}`;
+  }
+  return out;
+}
+
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let config = opts.config;
   let log = opts.log;
@@ -94,16 +111,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             sender: req.sender,
             recipient: req.recipient,
             action: line.slice(7, line.length - 2),
-            fired: d.fired,
-            checks: d.summary,
+            fired: d.fired.length > 0 ? d.fired : undefined,
+            found: notPassed(d),
             note: d.note,
             would: d.wouldBe === undefined ? undefined : d.wouldBe.verb + (d.wouldBe.code ? ` ${d.wouldBe.code}` : '') + (d.wouldBe.text ? ` ${d.wouldBe.text}` : ''),
             score: d.score,
             us: Math.round(micros),
-            peer: conn.peer,
           },
           'decision',
         );
+        if (lg.isLevelEnabled('debug')) {
+          lg.debug({ instance: req.instance, peer: conn.peer, checks: d.summary, why: d.findings.map((f) => `${f.check}=${f.result}: ${f.reason}`) }, 'decision checks');
+        }
       }
       hooks.onDecision?.(req, d, line, micros);
     },

@@ -1,0 +1,269 @@
+// Logs that fit a mail host (issue 10 §5): the info decision line stays small
+// (what fired and what could not be decided; every check at debug), the text
+// format (logfmt) is one parse-able line per event whatever a client sends,
+// and a log file is reopened on SIGUSR2 after logrotate moved it.
+import t from 'tap';
+import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { logfmtValue, jsonLineToText } from '../src/log/text.js';
+import { parseLogfmt } from './helpers/logfmt.js';
+import { spawn } from 'node:child_process';
+import { CLI } from './helpers/daemon-process.js';
+import { PolicyClient, fixture } from './helpers/policy-client.js';
+import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
+
+// ---- requests: Postfix 3.7's RCPT block (test/fixtures) with an identity ---------------
+
+/** a well-set-up sender: FCrDNS, HELO = PTR name, sender domain with an MX */
+const ACCEPTED = { client_address: '203.0.113.5', client_name: 'mail.example.net', reverse_client_name: 'mail.example.net', helo_name: 'mail.example.net', sender: 'alice@example.net', recipient: 'bob@example.org', instance: '4B1C21E0F3.A7d2.1' };
+/** no PTR, a HELO without a dot: refused by the defaults (helo_not_fqdn) */
+const REJECTED = { client_address: '198.51.100.23', client_name: 'unknown', reverse_client_name: 'unknown', helo_name: 'bad', sender: 'spam@example.net', recipient: 'bob@example.org', instance: '4B1C21E0F4.A7d2.1' };
+
+function rcpt(attrs: Record<string, string>): string {
+  let s = fixture('rcpt.txt');
+  for (const [k, v] of Object.entries(attrs)) {
+    const re = new RegExp(`^${k}=.*$`, 'm');
+    if (!re.test(s)) throw new Error(`rcpt.txt has no ${k}=`);
+    s = s.replace(re, () => `${k}=${v}`);
+  }
+  return s;
+}
+
+async function dnsServer(): Promise<TestDnsServer> {
+  const dns = await startDnsServer({
+    zone: {
+      'mail.example.net': { A: ['203.0.113.5'] },
+      'example.net': { MX: [{ exchange: 'mail.example.net', priority: 10 }] },
+      'example.org': { MX: [{ exchange: 'mx.example.org', priority: 10 }] },
+      'mx.example.org': { A: ['198.51.100.7'] },
+    },
+  });
+  dns.addPtr('203.0.113.5', 'mail.example.net');
+  return dns;
+}
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-log-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** lines of a file, waiting (bounded) until pred holds for one of them */
+async function fileLines(path: string, pred: (l: string) => boolean, timeoutMs = 5000): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '') : [];
+    if (lines.some(pred) || Date.now() >= end) return lines;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---- logfmt encoding ----------------------------------------------------------------
+
+t.test('logfmt values: safe ones bare, the rest quoted, escaped, printable ASCII', async (t) => {
+  t.equal(logfmtValue('mail.example.net'), 'mail.example.net');
+  t.equal(logfmtValue('a@example.net'), 'a@example.net');
+  t.equal(logfmtValue('inet:[::1]:10040'), 'inet:[::1]:10040');
+  t.equal(logfmtValue(''), '""');
+  t.equal(logfmtValue(42), '42');
+  t.equal(logfmtValue(['helo_not_fqdn', 'rdns_missing']), 'helo_not_fqdn,rdns_missing');
+  t.equal(logfmtValue('504 5.5.2 HELO name bad'), '"504 5.5.2 HELO name bad"');
+  t.equal(logfmtValue('a=b'), '"a=b"', '= is quoted: it would start a new key');
+  t.equal(logfmtValue('say "hi" \\o/'), '"say \\"hi\\" \\\\o/"');
+  t.equal(logfmtValue('x\ny'), '"x\\u000ay"', 'a newline cannot end the line');
+  t.equal(logfmtValue('x\ry\0z\x7f'), '"x\\u000dy\\u0000z\\u007f"', 'CR, NUL and DEL escaped');
+  t.equal(logfmtValue('a\u2028b\u2029c'), '"a\\u2028b\\u2029c"', 'Unicode line and paragraph separators escaped');
+  t.equal(logfmtValue('abc\u202edef'), '"abc\\u202edef"', 'a bidi override cannot reorder what the admin reads');
+  t.equal(logfmtValue('bücher'), '"b\\u00fccher"', 'non-ASCII escaped: the line stays ASCII');
+  t.equal(logfmtValue({ a: 1 }), '"{\\"a\\":1}"', 'objects as quoted JSON');
+});
+
+t.test('logfmt round trip: any string survives, on one printable-ASCII line', async (t) => {
+  // seeded, bounded: 2,000 strings of up to 40 characters from a hostile alphabet
+  let seed = 0x5eed;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const alphabet = ['a', 'Z', '0', ' ', '=', '"', '\\', '\n', '\r', '\t', '\0', '\x7f', '\x85', '\u2028', '\u2029', '\u202e', '\u2066', 'é', '€', '😀', ':', '@', ',', 'u'];
+  let bad = 0;
+  for (let i = 0; i < 2000; i++) {
+    let s = '';
+    const len = rnd(41);
+    for (let k = 0; k < len; k++) s += alphabet[rnd(alphabet.length)];
+    const line = jsonLineToText(`${JSON.stringify({ level: 'info', time: 0, msg: 'decision', helo_name: s, sender: s })}\n`);
+    const body = line.slice(0, -1);
+    const parsed = parseLogfmt(body);
+    if (!/^[\x20-\x7e]*$/.test(body) || parsed.helo_name !== s || parsed.sender !== s || parsed.msg !== 'decision') {
+      bad++;
+      if (bad < 5) t.fail(`round trip failed for ${JSON.stringify(s)}: ${body}`);
+    }
+  }
+  t.equal(bad, 0, '2,000 hostile strings round-trip');
+});
+
+t.test('jsonLineToText: time, level, msg first; name left out; keys in JSON order', async (t) => {
+  const line = jsonLineToText('{"level":"info","time":1796547559314,"name":"policyd-identity","msg":"decision","instance":"4B1C.1","action":"DUNNO","us":12}\n');
+  t.equal(line, 'time=2026-12-06T08:59:19.314Z level=info msg=decision instance=4B1C.1 action=DUNNO us=12\n');
+  t.equal(jsonLineToText('not json\n'), 'not json\n', 'not JSON: passed through');
+});
+
+// ---- the real daemon ----------------------------------------------------------------
+
+t.test('info decision line: under 300 bytes accepted, what fired when refused; every check at debug', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const logFile = join(dir, 'daemon.log');
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
+  const p = await startWithFileLog(t, cfg, logFile);
+  const c = await PolicyClient.connect({ port: p.port });
+  t.teardown(() => c.close());
+  t.equal(await c.ask(rcpt(ACCEPTED)), 'DUNNO');
+  t.match(await c.ask(rcpt(REJECTED)), /^504 5\.5\.2 /);
+  const lines = await fileLines(logFile, (l) => l.includes('4B1C21E0F4'));
+  const decisions = lines.filter((l) => l.includes('"msg":"decision"'));
+  t.equal(decisions.length, 2, 'one info line per decision');
+  const [acc, rej] = decisions.map((l) => ({ bytes: Buffer.byteLength(l) + 1, o: JSON.parse(l) as Record<string, unknown> }));
+  t.ok(acc!.bytes < 300, `accepted request: ${acc!.bytes} bytes (bound 300)`);
+  t.equal(acc!.o.action, 'DUNNO');
+  t.equal(acc!.o.client_name, 'mail.example.net');
+  t.equal(acc!.o.helo_name, 'mail.example.net');
+  t.equal(acc!.o.sender, 'alice@example.net');
+  t.notOk('checks' in acc!.o || 'found' in acc!.o || 'fired' in acc!.o || 'peer' in acc!.o || 'name' in acc!.o, 'no per-check list, no peer, no name at info');
+  t.same(rej!.o.fired, ['helo_not_fqdn'], 'what made the action');
+  t.equal(rej!.o.found, 'helo_not_fqdn=fail rdns_missing=fail rdns_unconfirmed=fail', 'every finding that was not pass or skip');
+  t.ok(rej!.bytes < 500, `rejected request: ${rej!.bytes} bytes`);
+  t.notOk(lines.some((l) => l.includes('"level":"debug"')), 'no debug line at info');
+  await p.stop();
+
+  // log.level: debug adds one line per decision with every check, the reasons and the peer
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  level: debug\n`);
+  rmSync(logFile);
+  const q = await startWithFileLog(t, cfg, logFile);
+  const c2 = await PolicyClient.connect({ port: q.port });
+  t.teardown(() => c2.close());
+  t.equal(await c2.ask(rcpt(ACCEPTED)), 'DUNNO');
+  const dl = await fileLines(logFile, (l) => l.includes('"msg":"decision checks"'));
+  const dbg = dl.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'decision checks');
+  t.equal(dbg?.level, 'debug');
+  t.equal(dbg?.instance, ACCEPTED.instance, 'tied to its decision by instance');
+  t.match(String(dbg?.checks), /helo_missing=pass .*rdns_unconfirmed=pass .*sender_domain_unknown=pass/, 'every check');
+  t.ok((dbg?.why as string[]).some((w) => /^rdns_unconfirmed=pass: .*PTR 203\.0\.113\.5 -> mail\.example\.net/.test(w)), 'with its reason and DNS answers');
+  t.match(String(dbg?.peer), /^127\.0\.0\.1:\d+$/);
+  await q.stop();
+});
+
+/** serve with the log in a file: waits for "started" there; returns the policy port */
+async function startWithFileLog(t: { teardown(fn: () => void): void }, cfg: string, logFile: string, extraArgs: string[] = []) {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const k = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(k);
+  };
+  t.teardown(stop);
+  const lines = await fileLines(logFile, (l) => /"msg":"started"|msg=started/.test(l), 15_000);
+  const listening = lines.find((l) => /"msg":"listening"|msg=listening/.test(l));
+  if (!lines.some((l) => /"msg":"started"|msg=started/.test(l)) || listening === undefined) throw new Error(`daemon did not start: ${stderr}\n${lines.join('\n')}`);
+  const port = Number(/inet:127\.0\.0\.1:(\d+)/.exec(listening)![1]);
+  return { child, port, stop, signal: (s: NodeJS.Signals) => child.kill(s) };
+}
+
+t.test('log.format: text writes one logfmt line per event; a hostile HELO stays on its line', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const logFile = join(dir, 'daemon.log');
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  format: text\n`);
+  const p = await startWithFileLog(t, cfg, logFile);
+  const c = await PolicyClient.connect({ port: p.port });
+  t.teardown(() => c.close());
+  const hostile = 'evil"x\\y\u2028=\u202e.example';
+  t.equal(await c.ask(rcpt(ACCEPTED)), 'DUNNO');
+  t.match(await c.ask(rcpt(REJECTED)), /^504 /);
+  await c.ask(rcpt({ ...REJECTED, helo_name: hostile, instance: 'HOSTILE.1' }));
+  const lines = await fileLines(logFile, (l) => l.includes('HOSTILE.1'));
+  t.ok(lines.length >= 5, `${lines.length} lines`);
+  for (const l of lines) {
+    t.match(l, /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(info|warn|error|debug) msg=/, 'time, level, msg first');
+    t.ok(/^[\x20-\x7e]*$/.test(l), 'printable ASCII only');
+  }
+  const decisions = lines.map(parseLogfmt).filter((o) => o.msg === 'decision');
+  t.equal(decisions.length, 3, 'one line per decision');
+  const [acc, rej, bad] = decisions;
+  t.equal(acc!.action, 'DUNNO');
+  t.equal(acc!.client_address, '203.0.113.5');
+  t.equal(acc!.instance, ACCEPTED.instance);
+  t.equal(rej!.fired, 'helo_not_fqdn');
+  t.equal(rej!.found, 'helo_not_fqdn=fail rdns_missing=fail rdns_unconfirmed=fail');
+  t.match(rej!.action, /^504 5\.5\.2 /, 'a quoted value with spaces parses back whole');
+  t.equal(bad!.helo_name, hostile, 'the hostile HELO parses back exactly');
+  const acceptedLine = lines.find((l) => l.includes(`instance=${ACCEPTED.instance}`))!;
+  t.ok(Buffer.byteLength(acceptedLine) + 1 < 300, `accepted request, text: ${Buffer.byteLength(acceptedLine) + 1} bytes`);
+});
+
+t.test('SIGUSR2 reopens the log file after logrotate moved it; SIGHUP switches the format', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const logFile = join(dir, 'daemon.log');
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
+  const p = await startWithFileLog(t, cfg, logFile);
+  const c = await PolicyClient.connect({ port: p.port });
+  t.teardown(() => c.close());
+  t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'BEFORE.1' })), 'DUNNO');
+  await fileLines(logFile, (l) => l.includes('BEFORE.1'));
+  renameSync(logFile, `${logFile}.1`); // what logrotate does (without copytruncate)
+  t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'RENAMED.1' })), 'DUNNO');
+  p.signal('SIGUSR2');
+  const reopened = await fileLines(logFile, (l) => l.includes('"msg":"log reopened"'));
+  t.ok(reopened.some((l) => l.includes('"msg":"log reopened"')), 'a new file at the configured path, saying it was reopened');
+  t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'AFTER.1' })), 'DUNNO');
+  const now = await fileLines(logFile, (l) => l.includes('AFTER.1'));
+  const old = readFileSync(`${logFile}.1`, 'utf8');
+  t.ok(old.includes('BEFORE.1'), 'the rotated file keeps the lines before the rotation');
+  t.ok(now.some((l) => l.includes('AFTER.1')), 'lines after the signal go to the new file');
+  t.notOk(old.includes('AFTER.1'), 'and not to the rotated one');
+  t.ok(old.includes('RENAMED.1') || now.some((l) => l.includes('RENAMED.1')), 'nothing lost between rename and signal');
+
+  // reload into text format: the next lines are logfmt, in the same file
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  format: text\n`);
+  p.signal('SIGHUP');
+  await fileLines(logFile, (l) => l.includes('msg=reloaded'));
+  t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'TEXT.1' })), 'DUNNO');
+  const after = await fileLines(logFile, (l) => l.includes('instance=TEXT.1'));
+  t.ok(after.some((l) => l.includes('msg=decision instance=TEXT.1')), 'after SIGHUP the decision line is logfmt');
+  await p.stop();
+});
+
+t.test('SIGUSR2 on a log file that cannot be reopened: PI_LOG_REOPEN_FAILED, logging goes on', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const logFile = join(dir, 'daemon.log');
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
+  const p = await startWithFileLog(t, cfg, logFile);
+  renameSync(logFile, `${logFile}.1`);
+  mkdirSync(logFile); // the path is now a directory: open(2) fails with EISDIR, also for root
+  p.signal('SIGUSR2');
+  const old = await fileLines(`${logFile}.1`, (l) => l.includes('PI_LOG_REOPEN_FAILED'));
+  const line = old.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.code === 'PI_LOG_REOPEN_FAILED');
+  t.equal(line?.level, 'error');
+  const c = await PolicyClient.connect({ port: p.port });
+  t.teardown(() => c.close());
+  t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'STILL.1' })), 'DUNNO', 'the daemon keeps answering');
+  const still = await fileLines(`${logFile}.1`, (l) => l.includes('STILL.1'));
+  t.ok(still.some((l) => l.includes('STILL.1')), 'and logging into the file it had open');
+  await p.stop();
+});
