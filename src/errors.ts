@@ -4,7 +4,7 @@
  * Every error the daemon logs or a command prints carries one of these codes.
  * Each entry says what happened, the log level it is reported at and the safe
  * behaviour that follows (what Postfix sees). docs/errors.md lists the same
- * codes (generated: node scripts/docs-tables.mjs); test/errors.test.ts keeps
+ * codes (generated: node docs/tools/docs-tables.mjs); test/errors.test.ts keeps
  * the two in step and checks that each code is logged at its level.
  *
  * What can go wrong here: nothing at run time; a code used in the source but
@@ -59,6 +59,7 @@ export const ErrorCodes = {
   PI_METRICS_SCRAPE_FAILED: { text: 'collecting the metrics for a scrape failed', level: 'warn', effect: 'that scrape gets HTTP 500; the policy service is unaffected' },
   // --- CLI -------------------------------------------------------------------
   PI_CLI_USAGE: { text: 'bad command line', level: 'error', effect: 'usage is printed; exit 64' },
+  PI_CLIENT_FAILED: { text: '`policyd-identity client` got no reply: connection refused, timeout, closed, or not a policy reply', level: 'error', effect: 'printed on stderr; exit 1' },
   PI_INTERNAL: { text: 'an internal error that should not happen', level: 'error', effect: 'logged; the request gets the on_tempfail action' },
 } as const satisfies Record<string, ErrorInfo>;
 

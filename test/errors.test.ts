@@ -31,7 +31,7 @@ t.test('docs/errors.md lists every code exactly as src/errors.ts says', async (t
     t.ok(info.text.length > 10 && info.effect.length > 5, `${code} has text and effect`);
   }
   // same rows, same order: a stale row names what to regenerate
-  t.same(rows, expected, 'docs/errors.md table = src/errors.ts (regenerate: npm run build && node scripts/docs-tables.mjs)');
+  t.same(rows, expected, 'docs/errors.md table = src/errors.ts (regenerate: npm run build && node docs/tools/docs-tables.mjs)');
   t.notOk(readFileSync(join(ROOT, 'README.md'), 'utf8').includes('<!-- error-table:begin -->'), 'the table lives in docs/errors.md only');
 });
 

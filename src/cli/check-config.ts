@@ -7,13 +7,20 @@ import { COMMON_OPTIONS, parse } from './args.js';
 import { loadFor } from './config-source.js';
 import { formatConfigError } from '../config/load.js';
 import type { Config } from '../config/types.js';
+import { showValue } from '../config/spec.js';
+import { buildConfigSpec, type ConfigBody } from '../config/schema.js';
 import { createEngine } from '../engine/engine.js';
 import type { DnsLookup } from '../dns/types.js';
 
-/** A plain-data view of the effective config (endpoints and CIDR sets as text). */
+/**
+ * The effective config as config text: valid input that means the same (a
+ * test feeds it back). Durations print as "600s" (a plain number would mean
+ * seconds), endpoints and CIDR sets as text; `source` is not a key.
+ */
 export function printableConfig(config: Config): unknown {
+  const { source: _source, ...body } = config;
   return JSON.parse(
-    JSON.stringify(config, (k, v) => {
+    JSON.stringify(showValue(buildConfigSpec(), body as ConfigBody), (k, v) => {
       if (v && typeof v === 'object' && 'kind' in v && 'text' in v && (v.kind === 'inet' || v.kind === 'unix')) return v.text;
       return v;
     }),

@@ -24,29 +24,15 @@ import { loadFor } from './config-source.js';
 import { formatConfigError } from '../config/load.js';
 import { createLogger, flushLogger } from '../log/logger.js';
 import { createRuntime } from '../runtime.js';
-import { attrsFromBlock, toPolicyRequest, PROTOCOL_STATES, type Attrs } from '../protocol/request.js';
+import { toPolicyRequest, type Attrs } from '../protocol/request.js';
+import { ATTRIBUTE_OPTIONS, attrsFromFlags, attrsFromStdin, completeRequest, hasAttributeFlags, readStdin } from './request-input.js';
 import { explanationToJson, renderExplanation } from '../engine/explain.js';
 import { PolicydError } from '../errors.js';
-
-/** flag -> request attribute */
-const ATTRIBUTE_FLAGS = {
-  client: 'client_address',
-  'client-name': 'client_name',
-  'reverse-client-name': 'reverse_client_name',
-  helo: 'helo_name',
-  sender: 'sender',
-  recipient: 'recipient',
-  state: 'protocol_state',
-  'sasl-username': 'sasl_username',
-  'sasl-method': 'sasl_method',
-  instance: 'instance',
-  'server-address': 'server_address',
-} as const;
 
 const TEST_OPTIONS = {
   ...COMMON_OPTIONS,
   json: { type: 'boolean' },
-  ...Object.fromEntries(Object.keys(ATTRIBUTE_FLAGS).map((k) => [k, { type: 'string' }])),
+  ...ATTRIBUTE_OPTIONS,
 } as const;
 
 export const TEST_USAGE = `usage: policyd-identity test [--config F] [--dns HOST[:PORT]]... [--json]
@@ -60,37 +46,7 @@ check, the result, the action in force and why (the DNS answers seen). Rate limi
 evaluated but not counted. Exit 0 once evaluated, whatever the answer.
 `;
 
-/** stdin, bounded: a request block is small; 1 MiB is far beyond server.max_request_size. */
-async function readStdin(limit = 1 << 20): Promise<string> {
-  let text = '';
-  process.stdin.setEncoding('latin1');
-  for await (const chunk of process.stdin) {
-    text += chunk as string;
-    if (text.length > limit) throw new PolicydError('PI_CLI_USAGE', `the request on stdin is larger than ${limit} bytes`);
-  }
-  return text;
-}
-
-/** The first request block of stdin text; every non-empty line must be name=value. */
-export function attrsFromStdin(text: string): Attrs {
-  const lines = text.split('\n');
-  let end = lines.length;
-  let seen = false;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/\r$/, '');
-    if (line === '') {
-      if (seen) {
-        end = i;
-        break;
-      }
-      continue;
-    }
-    if (line.startsWith('#')) continue;
-    seen = true;
-    if (line.indexOf('=') <= 0) throw new PolicydError('PI_CLI_USAGE', `stdin line ${i + 1} is not name=value: ${JSON.stringify(line.slice(0, 80))}`);
-  }
-  return attrsFromBlock(lines.slice(0, end).join('\n'));
-}
+export { attrsFromStdin };
 
 export async function testCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, TEST_OPTIONS);
@@ -98,23 +54,15 @@ export async function testCommand(argv: string[]): Promise<number> {
   const v = values as Record<string, string | boolean | string[] | undefined>;
 
   let attrs: Attrs;
-  const fromFlags = Object.keys(ATTRIBUTE_FLAGS).some((k) => v[k] !== undefined);
-  if (fromFlags) {
-    attrs = Object.create(null) as Attrs;
-    // Postfix smtpd always sends these, empty when unknown: an omitted --helo is "no HELO given"
-    for (const always of ['helo_name', 'sender', 'recipient']) attrs[always] = '';
-    for (const [flag, attr] of Object.entries(ATTRIBUTE_FLAGS)) if (typeof v[flag] === 'string') attrs[attr] = v[flag] as string;
+  if (hasAttributeFlags(v)) {
+    attrs = attrsFromFlags(v);
   } else if (process.stdin.isTTY) {
     throw new PolicydError('PI_CLI_USAGE', 'give the request as flags (--client IP --helo NAME ...) or as name=value lines on stdin (see policyd-identity test --help)');
   } else {
     attrs = attrsFromStdin(await readStdin());
     if (Object.keys(attrs).length === 0) throw new PolicydError('PI_CLI_USAGE', 'no request on stdin: give name=value lines, or flags (--client IP --helo NAME ...; see policyd-identity test --help)');
   }
-  attrs.request ??= 'smtpd_access_policy';
-  attrs.protocol_state = (attrs.protocol_state ?? 'RCPT').toUpperCase();
-  if (!PROTOCOL_STATES.has(attrs.protocol_state)) {
-    throw new PolicydError('PI_CLI_USAGE', `--state ${attrs.protocol_state}: expected one of ${[...PROTOCOL_STATES].join(', ')}`);
-  }
+  completeRequest(attrs);
   const req = toPolicyRequest(attrs);
 
   const r = loadFor(values.config, { dns: values.dns, logLevel: values['log-level'] });

@@ -78,6 +78,13 @@ const listenEntry = custom<ListenEntry>('an endpoint string, or a mapping with e
   }
   if (ep.kind !== 'unix' && (o.mode !== undefined || o.owner !== undefined || o.group !== undefined)) return fail('mode/owner/group only apply to unix: endpoints');
   return { endpoint: ep, mode, owner: o.owner === undefined ? null : String(o.owner), group: o.group === undefined ? null : String(o.group) };
+}, (e) => {
+  if (e.mode === null && e.owner === null && e.group === null) return e.endpoint.text;
+  const out: Record<string, string> = { endpoint: e.endpoint.text };
+  if (e.mode !== null) out.mode = `0${e.mode.toString(8).padStart(3, '0')}`;
+  if (e.owner !== null) out.owner = e.owner;
+  if (e.group !== null) out.group = e.group;
+  return out;
 });
 
 export interface ListenEntry {

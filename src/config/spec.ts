@@ -9,7 +9,7 @@
  *
  * What can go wrong: nothing throws; every problem becomes a ConfigIssue.
  */
-import { parseDuration } from './duration.js';
+import { parseDuration, formatDuration } from './duration.js';
 
 export type SpecType<S> = S extends Spec<infer T> ? T : never;
 
@@ -40,6 +40,24 @@ export interface Spec<T> {
   /** short type description for messages and docs, e.g. "a duration like 5s" */
   readonly describe: string;
   parse(v: unknown, path: Path, ctx: Ctx): T | Bad;
+  /**
+   * The parsed value back as config text would write it (check-config prints
+   * this): durations as "600s", not milliseconds. Absent: the value as it is.
+   */
+  show?(v: T): unknown;
+  /** For the generated key reference (policyd-identity.yaml(5)): what a list holds, */
+  readonly item?: Spec<any>;
+  /** what a nullable value is when set, */
+  readonly inner?: Spec<any>;
+  /** a mapping's keys (obj), */
+  readonly fields?: Record<string, Field<any>>;
+  /** and a free mapping's values (dict). */
+  readonly value?: Spec<any>;
+}
+
+/** A parsed value written back as config (the spec's show, else the value itself). */
+export function showValue<T>(spec: Spec<T>, v: T): unknown {
+  return spec.show ? spec.show(v) : v;
 }
 
 export function issue(ctx: Ctx, path: Path, message: string, atKey = false): Bad {
@@ -135,6 +153,7 @@ export function duration(opts: { min?: number; max?: number } = {}): Spec<number
       }
       return ms;
     },
+    show: (ms) => (ms === 0 ? '0s' : formatDuration(ms)),
   };
 }
 
@@ -144,6 +163,8 @@ export function nullable<T>(spec: Spec<T>): Spec<T | null> {
     parse(v, path, ctx) {
       return v === null || v === undefined ? null : spec.parse(v, path, ctx);
     },
+    show: (v) => (v === null ? null : showValue(spec, v)),
+    inner: spec,
   };
 }
 
@@ -164,13 +185,16 @@ export function list<T>(spec: Spec<T>, opts: { min?: number; max?: number } = {}
       });
       return bad ? BAD : out;
     },
+    show: (v) => v.map((item) => showValue(spec, item)),
+    item: spec,
   };
 }
 
 /** Transform/validate a value parsed by `base`; `fn` throws an Error whose message is the problem. */
-export function refine<T, U>(base: Spec<T>, describe: string, fn: (v: T) => U): Spec<U> {
+export function refine<T, U>(base: Spec<T>, describe: string, fn: (v: T) => U, show?: (v: U) => unknown): Spec<U> {
   return {
     describe,
+    ...(show ? { show } : {}),
     parse(v, path, ctx) {
       const r = base.parse(v, path, ctx);
       if (r === BAD) return BAD;
@@ -184,9 +208,10 @@ export function refine<T, U>(base: Spec<T>, describe: string, fn: (v: T) => U): 
 }
 
 /** A custom spec from one function: return the value or call fail(message). */
-export function custom<T>(describe: string, fn: (v: unknown, fail: (m: string) => Bad) => T | Bad): Spec<T> {
+export function custom<T>(describe: string, fn: (v: unknown, fail: (m: string) => Bad) => T | Bad, show?: (v: T) => unknown): Spec<T> {
   return {
     describe,
+    ...(show ? { show } : {}),
     parse(v, path, ctx) {
       return fn(v, (m) => issue(ctx, path, m));
     },
@@ -210,7 +235,7 @@ export function field<T>(spec: Spec<T>, def?: T | (() => T), doc?: string): Fiel
 type FieldsOf<F> = { [K in keyof F]: F[K] extends Field<infer U> ? U : never };
 
 export interface ObjSpec<T> extends Spec<T> {
-  readonly fields: Record<string, Field<unknown>>;
+  readonly fields: Record<string, Field<any>>;
 }
 
 /** A mapping with known keys only. Missing keys get their default; a key without default is required. */
@@ -256,6 +281,12 @@ export function obj<F extends Record<string, Field<any>>>(fields: F): ObjSpec<Fi
       }
       return bad ? BAD : (out as FieldsOf<F>);
     },
+    show(v) {
+      const out: Record<string, unknown> = {};
+      const src = v as Record<string, unknown>;
+      for (const [k, f] of Object.entries(fields)) if (Object.hasOwn(src, k)) out[k] = showValue(f.spec, src[k]);
+      return out;
+    },
   };
 }
 
@@ -281,6 +312,12 @@ export function dict<T>(keySpec: Spec<string>, valSpec: Spec<T>): Spec<Record<st
       }
       return bad ? BAD : out;
     },
+    show(v) {
+      const out: Record<string, unknown> = {};
+      for (const [k, item] of Object.entries(v)) out[k] = showValue(valSpec, item);
+      return out;
+    },
+    value: valSpec,
   };
 }
 
@@ -292,10 +329,15 @@ export function pathText(path: Path): string {
 
 /** The known key closest to a mistyped one (edit distance <= 2), for "did you mean". */
 function nearest(k: string, known: readonly string[]): string | undefined {
+  return closestName(k.toLowerCase().replace(/-/g, '_'), known);
+}
+
+/** The candidate closest to `word` (edit distance <= 2), or undefined; also for CLI "did you mean". */
+export function closestName(word: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = 3;
   for (const cand of known) {
-    const d = editDistance(k.toLowerCase().replace(/-/g, '_'), cand);
+    const d = editDistance(word, cand);
     if (d < bestD) {
       bestD = d;
       best = cand;

@@ -25,7 +25,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import {
-  obj, field, str, int, num, bool, oneOf, duration, nullable, list, refine, custom, issue, BAD,
+  obj, field, str, int, num, bool, oneOf, duration, nullable, list, refine, custom, issue, BAD, showValue,
   type Spec, type SpecType, type Path, type Ctx,
 } from '../config/spec.js';
 import { parseDuration, formatDuration } from '../config/duration.js';
@@ -94,6 +94,7 @@ const limitList: Spec<LimitWindow[]> = {
     });
     return bad ? BAD : out;
   },
+  show: (ws) => ws.map((w) => `${w.max}/${formatDuration(w.ms)}`),
 };
 
 const keyList: Spec<KeyAttr[]> = {
@@ -191,6 +192,13 @@ const ruleSpec: Spec<LimitRuleConfig> = {
     if (ctx.issues.length > before) return BAD;
     return { ...r, counts: r.counts ?? 'messages', count };
   },
+  fields: ruleFields.fields,
+  show(r) {
+    const shown = showValue(ruleFields, r) as Record<string, unknown>;
+    // a distinct rule counts distinct values: `counts` would be refused
+    if (r.distinct !== null) delete shown.counts;
+    return shown;
+  },
 };
 
 const rulesSpec: Spec<LimitRuleConfig[]> = {
@@ -206,6 +214,8 @@ const rulesSpec: Spec<LimitRuleConfig[]> = {
     });
     return bad ? BAD : rules;
   },
+  show: (rules) => rules.map((r) => showValue(ruleSpec, r)),
+  item: ruleSpec,
 };
 
 /** tls: false | true | { ca_file, cert_file, key_file, servername, verify } */
@@ -225,6 +235,7 @@ const tlsFields = obj({
 });
 const tlsSpec: Spec<RedisTls | null> = {
   describe: 'true, false, or a mapping with ca_file, cert_file, key_file, servername, verify',
+  fields: tlsFields.fields,
   parse(v: unknown, path: Path, ctx: Ctx) {
     if (v === false || v === null || v === undefined) return null;
     if (v === true) return { ca_file: null, cert_file: null, key_file: null, servername: null, verify: true };

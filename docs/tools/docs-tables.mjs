@@ -1,9 +1,9 @@
 // docs-tables.mjs — regenerate the generated table in docs/errors.md from the code
 // (src/errors.ts). test/errors.test.ts fails when the two differ, so run this after
-// changing an error code: npm run build && node scripts/docs-tables.mjs
+// changing an error code: npm run build && node docs/tools/docs-tables.mjs
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const root = new URL('..', import.meta.url);
+const root = new URL('../..', import.meta.url);
 const { ErrorCodes } = await import(new URL('dist/errors.js', root));
 const file = new URL('docs/errors.md', root);
 let text = readFileSync(file, 'utf8');
