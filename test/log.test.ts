@@ -267,3 +267,18 @@ t.test('SIGUSR2 on a log file that cannot be reopened: PI_LOG_REOPEN_FAILED, log
   t.ok(still.some((l) => l.includes('STILL.1')), 'and logging into the file it had open');
   await p.stop();
 });
+
+t.test('the unit sets journald for a mail host, with the values docs/ops.md gives', async (t) => {
+  const unit = readFileSync(join(process.cwd(), 'systemd/policyd-identity.service'), 'utf8');
+  const ops = readFileSync(join(process.cwd(), 'docs/ops.md'), 'utf8');
+  const setting = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(unit)?.[1];
+  t.equal(setting('SyslogFacility'), 'mail', 'lines reach mail.log where rsyslog forwards the journal');
+  const interval = setting('LogRateLimitIntervalSec');
+  const burst = setting('LogRateLimitBurst');
+  t.equal(interval, '10s');
+  t.equal(burst, '50000');
+  // journald's default, 10000 per 30 s, allows ~333 lines/s: the unit's must allow well above it
+  t.ok(Number(burst) / Number.parseInt(interval!, 10) >= 10 * (10000 / 30), 'at least 10x the default rate');
+  t.ok(ops.includes(`\`${interval}\`, \`${burst}\``), 'docs/ops.md gives the same values');
+  t.match(ops, /postrotate\n\s+systemctl kill --kill-whom=main -s USR2 policyd-identity\.service/, 'the logrotate snippet sends SIGUSR2');
+});
