@@ -14,7 +14,7 @@
  * (sender_domain_unknown).
  */
 import type { CheckDef } from './types.js';
-import { describeAnswer, finding, isFinding, trail } from './lib/format.js';
+import { describeAnswer, few, finding, isFinding, trail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { senderMxOrFinding } from './lib/sender.js';
 import { describeHost, usableMx } from './lib/sender-mx.js';
@@ -37,9 +37,15 @@ export const senderMxBogus: CheckDef = {
     }
     const u = await usableMx(ctx, smx);
     const kind = smx.implicit ? 'implicit MX (RFC 5321 §5.1)' : 'MX';
-    const seen = trail([smx.trail, ...u.resolved.map(describeHost), smx.dropped > 0 && `${smx.dropped} more MX hosts not checked`]);
+    // A few hosts named, the rest counted: the sender's zone decides how many there are (issue 13).
+    const shown = u.resolved.length <= 3 ? u.resolved : u.resolved.slice(0, 3);
+    const seen = trail([
+      smx.trail, ...shown.map(describeHost),
+      u.resolved.length > shown.length && `${u.resolved.length - shown.length} more MX hosts resolved`,
+      smx.dropped > 0 && `${smx.dropped} more MX hosts not checked`,
+    ]);
     if (u.usable !== null) return finding(ID, 'pass', `${kind} ${u.usable} has a global address: ${seen}`, { mx: u.usable });
-    if (u.tempfail) return finding(ID, 'tempfail', `no usable ${kind} host found and a lookup failed temporarily: ${u.problems.join('; ')} (${seen})`);
-    return finding(ID, 'fail', `no usable ${kind} host: ${u.problems.join('; ')} (${seen})`);
+    if (u.tempfail) return finding(ID, 'tempfail', `no usable ${kind} host found and a lookup failed temporarily: ${few(u.problems, 0, '; ', 3)} (${seen})`);
+    return finding(ID, 'fail', `no usable ${kind} host: ${few(u.problems, 0, '; ', 3)} (${seen})`);
   },
 };

@@ -196,10 +196,12 @@ export function buildConfigSpec() {
         tries: field(int({ min: 1, max: 5 }), 2),
         deadline: field(duration({ min: 100, max: 60_000 }), 5000),
         max_inflight: field(int({ min: 1, max: 10_000 }), 100),
+        max_inflight_per_zone: field(int({ min: 1, max: 10_000 }), 50),
         max_ptr_names: field(int({ min: 1, max: 10 }), 3),
         cache: field(
           obj({
             size: field(int({ min: 0, max: 10_000_000 }), 50_000),
+            max_bytes: field(int({ min: 0, max: 2 ** 40 }), 32 * 1024 * 1024),
             min_ttl: field(duration(), 0),
             max_ttl: field(duration(), 3_600_000),
             default_ttl: field(duration(), 300_000),

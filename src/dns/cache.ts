@@ -12,12 +12,21 @@
  * A hit therefore costs one Map lookup, one comparison with `now` and a
  * pointer splice, and allocates nothing.
  *
- * Expiry is lazy: an expired entry is dropped when it is read or when it
- * reaches the tail of the list. That is enough because the size is bounded
- * either way; there is no sweeper timer.
+ * Two bounds, whichever is reached first: `capacity` entries and `maxBytes`
+ * bytes. The caller states each entry's size (an estimate of what it keeps
+ * alive: src/dns/resolver.ts answerBytes()); an attacker's zone decides how
+ * big an answer is, so the entry count alone does not bound memory. An entry
+ * bigger than maxBytes is not stored.
  *
- * What can go wrong: nothing throws. capacity 0 disables the cache (set() is a
- * no-op); ttl <= 0 is not stored.
+ * Expiry: an expired entry is dropped when it is read, when it reaches the
+ * tail of the list, and by the sweep: every set() checks the next 2 entries
+ * of a cursor that walks the list from the tail towards the head, and
+ * sweep(now, max) checks up to `max` more (the resolver calls it on an
+ * unref'd timer). So expired entries are freed within about capacity / 2
+ * inserts, or one timer round when nothing is inserted.
+ *
+ * What can go wrong: nothing throws. capacity 0 or maxBytes 0 disables the
+ * cache (set() is a no-op); ttl <= 0 is not stored.
  */
 
 interface Node<V> {
@@ -26,6 +35,8 @@ interface Node<V> {
   value: V;
   /** epoch ms; the entry is stale when expires <= now */
   expires: number;
+  /** estimated bytes kept alive by this entry (the caller's estimate) */
+  bytes: number;
   prev: Node<V> | null; // towards the most recently used end
   next: Node<V> | null; // towards the least recently used end
 }
@@ -38,16 +49,26 @@ export class TtlLru<V> {
   /** least recently used: evicted first */
   private tail: Node<V> | null = null;
   private count = 0;
-  /** entries dropped to stay within capacity (for metrics) */
+  private used = 0;
+  /** the sweep's position: the next entry to check, walking towards the head (null: start at the tail) */
+  private sweepAt: Node<V> | null = null;
+  /** entries dropped to stay within capacity or maxBytes (for metrics) */
   evictions = 0;
+  /** expired entries dropped by the sweep (for tests and metrics) */
+  swept = 0;
 
-  constructor(capacity: number, namespaces = 1) {
+  constructor(capacity: number, namespaces = 1, readonly maxBytes = Infinity) {
     this.capacity = Math.max(0, Math.floor(capacity));
     this.maps = Array.from({ length: namespaces }, () => new Map<string, Node<V>>());
   }
 
   get size(): number {
     return this.count;
+  }
+
+  /** Sum of the entries' stated sizes. */
+  get bytes(): number {
+    return this.used;
   }
 
   /** The live value, or undefined (absent or expired; an expired entry is removed). */
@@ -65,31 +86,59 @@ export class TtlLru<V> {
     return node.value;
   }
 
-  /** Store value for ttlMs from now, replacing any entry for the key; evicts the LRU entry when full. */
-  set(ns: number, key: string, value: V, ttlMs: number, now: number): void {
-    if (this.capacity === 0 || !(ttlMs > 0)) {
+  /**
+   * Store value for ttlMs from now, replacing any entry for the key; evicts
+   * least recently used entries until both bounds hold. `bytes`: what the
+   * entry keeps alive (default 0: count-bounded only).
+   */
+  set(ns: number, key: string, value: V, ttlMs: number, now: number, bytes = 0): void {
+    if (this.capacity === 0 || !(ttlMs > 0) || !(bytes <= this.maxBytes)) {
       this.delete(ns, key);
       return;
     }
+    this.sweep(now, 2);
     const map = this.maps[ns]!;
-    const old = map.get(key);
-    if (old !== undefined) {
-      old.value = value;
-      old.expires = now + ttlMs;
-      if (old !== this.head) {
-        this.unlink(old);
-        this.pushFront(old);
+    let node = map.get(key);
+    if (node !== undefined) {
+      node.value = value;
+      node.expires = now + ttlMs;
+      this.used += bytes - node.bytes;
+      node.bytes = bytes;
+      if (node !== this.head) {
+        this.unlink(node);
+        this.pushFront(node);
       }
-      return;
+    } else {
+      node = { ns, key, value, expires: now + ttlMs, bytes, prev: null, next: null };
+      map.set(key, node);
+      this.pushFront(node);
+      this.count++;
+      this.used += bytes;
     }
-    const node: Node<V> = { ns, key, value, expires: now + ttlMs, prev: null, next: null };
-    map.set(key, node);
-    this.pushFront(node);
-    this.count++;
-    while (this.count > this.capacity && this.tail !== null) {
+    while ((this.count > this.capacity || this.used > this.maxBytes) && this.tail !== null && this.tail !== node) {
       this.remove(this.tail);
       this.evictions++;
     }
+  }
+
+  /** Drop expired entries among the next `max` the sweep cursor reaches; returns how many were dropped. */
+  sweep(now: number, max: number): number {
+    let dropped = 0;
+    let node = this.sweepAt ?? this.tail;
+    // at most one lap: the cursor wraps from the head back to the tail
+    const n = Math.min(max, this.count);
+    for (let i = 0; i < n && this.count > 0; i++) {
+      if (node === null) node = this.tail!;
+      const prev: Node<V> | null = node.prev;
+      if (node.expires <= now) {
+        this.remove(node);
+        dropped++;
+      }
+      node = prev;
+    }
+    this.sweepAt = node; // null: the next sweep starts again at the tail
+    this.swept += dropped;
+    return dropped;
   }
 
   delete(ns: number, key: string): boolean {
@@ -107,17 +156,20 @@ export class TtlLru<V> {
 
   clear(): void {
     for (const m of this.maps) m.clear();
-    this.head = this.tail = null;
+    this.head = this.tail = this.sweepAt = null;
     this.count = 0;
+    this.used = 0;
   }
 
   private remove(node: Node<V>): void {
     this.maps[node.ns]!.delete(node.key);
     this.unlink(node);
     this.count--;
+    this.used -= node.bytes;
   }
 
   private unlink(node: Node<V>): void {
+    if (node === this.sweepAt) this.sweepAt = node.prev; // the cursor never points at a node off the list
     if (node.prev !== null) node.prev.next = node.next;
     else this.head = node.next;
     if (node.next !== null) node.next.prev = node.prev;

@@ -24,6 +24,12 @@ export interface DnsAnswer<T> {
   readonly records: readonly T[];
   /** NOERROR when ok; otherwise why (NXDOMAIN, NODATA, SERVFAIL, TIMEOUT, DEADLINE, ...) */
   readonly reason: string;
+  /**
+   * ok answers only: records the server sent beyond the MAX_RECORDS (32) kept
+   * (src/dns/resolver.ts); absent when nothing was dropped. Reasons add it as
+   * "(+N more)".
+   */
+  readonly omitted?: number;
 }
 
 export interface MxRecord {

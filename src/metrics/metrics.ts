@@ -64,6 +64,9 @@ const DNS_COUNTERS: ReadonlyArray<readonly [keyof DnsStats, string, string]> = [
   ['deadlines', 'dns_deadlines_total', 'DNS lookups cut short by the per-request deadline (dns.deadline)'],
   ['queueFull', 'dns_queue_full_total', 'DNS lookups refused because too many queries were waiting'],
   ['lateAnswers', 'dns_late_answers_total', 'DNS answers that arrived after their lookup had given up (cached for the next request)'],
+  ['truncatedAnswers', 'dns_truncated_answers_total', 'DNS answers with more than 32 distinct records (the rest dropped, counted in reasons)'],
+  ['zoneWaits', 'dns_zone_waits_total', 'DNS queries that waited because their zone had dns.max_inflight_per_zone in flight'],
+  ['badNames', 'dns_bad_names_total', 'DNS lookups refused before any query: a name over 253 octets'],
 ];
 
 /**
@@ -76,7 +79,9 @@ export interface RuntimeSource {
     readonly inflight?: number;
     readonly queued?: number;
     readonly cacheSize?: number;
+    readonly cacheBytes?: number;
     readonly cacheEvictions?: number;
+    readonly zonesActive?: number;
   };
   readonly limiter: { stats(): Record<string, number> };
 }
@@ -185,7 +190,7 @@ export class Metrics {
           yield [{}, self.runtimeTotal(field)];
         });
       }
-      countersFrom(registers, 'dns_cache_evictions_total', 'DNS cache entries evicted to stay within dns.cache.size', [], function* () {
+      countersFrom(registers, 'dns_cache_evictions_total', 'DNS cache entries evicted to stay within dns.cache.size or dns.cache.max_bytes', [], function* () {
         yield [{}, self.runtimeTotal('cacheEvictions')];
       });
       countersFrom(registers, 'limit_backend_failures_total', 'Rate-limit backend (Redis/Valkey) calls that failed or timed out', [], function* () {
@@ -199,6 +204,8 @@ export class Metrics {
         ['dns_inflight', 'DNS queries on the wire now', (rt) => rt.dns.inflight],
         ['dns_queued', 'DNS queries waiting for a slot (dns.max_inflight) now', (rt) => rt.dns.queued],
         ['dns_cache_entries', 'Entries in the DNS cache', (rt) => rt.dns.cacheSize],
+        ['dns_cache_bytes', 'Estimated bytes held by the DNS cache (bounded by dns.cache.max_bytes)', (rt) => rt.dns.cacheBytes],
+        ['dns_zones_active', 'Zones with DNS queries in flight or waiting now (dns.max_inflight_per_zone each)', (rt) => rt.dns.zonesActive],
         ['limit_backend_up', '1 when the rate-limit backend is usable (always 1 for memory)', (rt) => rt.limiter.stats()['backend.up']],
         ['limit_keys', 'Rate-limit keys held by the memory backend', (rt) => rt.limiter.stats().keys],
       ];

@@ -106,6 +106,12 @@ export interface DnsServerOptions {
   negativeTtl?: number;
   /** how many recent queries `queries` keeps (default 10 000) */
   maxLog?: number;
+  /**
+   * A name the zone does not hold is asked here (lower case, no trailing dot):
+   * generated zones (a new name per request, floods built on demand) without
+   * storing every name. undefined -> NXDOMAIN.
+   */
+  resolve?: (name: string) => ZoneEntry | undefined;
 }
 
 export interface TestDnsServer {
@@ -208,7 +214,7 @@ export async function startDnsServer(opts: DnsServerOptions = {}): Promise<TestD
     const answers: Answer[] = [];
     let name = qname;
     for (let hop = 0; hop <= MAX_HOPS; hop++) {
-      const entry = zone.get(name);
+      const entry = zone.get(name) ?? opts.resolve?.(name);
       if (!entry) return { rcode: RCODE.NXDOMAIN, answers, authorities: [soa(qname)] };
       const ttl = entry.ttl ?? defaultTtl;
       if (entry.CNAME !== undefined && qtype !== 'CNAME') {

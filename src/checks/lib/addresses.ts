@@ -6,6 +6,10 @@
  * test network declared public). Used by client_private, helo_private and
  * sender_mx_bogus, so all three agree on what "internal" means.
  *
+ * Bounded: an answer holds at most MAX_RECORDS (32) records (the resolver
+ * drops and counts the rest), so a verdict looks at 64 addresses at most;
+ * reasons name a few of them (format.ts few()).
+ *
  * What can go wrong: records that do not parse as addresses (a broken
  * resolver) are ignored, never counted as global.
  */
@@ -25,6 +29,8 @@ export interface AddressVerdict {
   readonly internal: readonly string[];
   /** the A or the AAAA lookup failed temporarily */
   readonly tempfail: boolean;
+  /** records beyond the resolver's MAX_RECORDS per answer, not judged (src/dns/resolver.ts) */
+  readonly omitted: number;
 }
 
 export function judgeAddresses(ctx: CheckContext, answers: AddressAnswers): AddressVerdict {
@@ -40,7 +46,10 @@ export function judgeAddresses(ctx: CheckContext, answers: AddressAnswers): Addr
       else internal.push(describeIpClass(ip.text, c));
     }
   }
-  return { global, internal, tempfail: answers.a.status === 'tempfail' || answers.aaaa.status === 'tempfail' };
+  return {
+    global, internal, tempfail: answers.a.status === 'tempfail' || answers.aaaa.status === 'tempfail',
+    omitted: (answers.a.omitted ?? 0) + (answers.aaaa.omitted ?? 0),
+  };
 }
 
 /** Does an A/AAAA answer list the address `ip`? (canonical comparison, IPv4-mapped aware) */

@@ -25,7 +25,7 @@ import type { DnsAnswer } from '../../dns/types.js';
 import type { ParsedIp } from '../../net/ip.js';
 import type { CheckContext, Finding } from '../types.js';
 import { answerHas } from './addresses.js';
-import { describeAnswer, finding, isFinding, trail } from './format.js';
+import { describeAnswer, few, finding, isFinding, trail } from './format.js';
 import { isLookupableName } from './hostname.js';
 import { lookupFamily, lookupPtr, memo } from './lookup.js';
 import { clientOrSkip } from './subject.js';
@@ -79,12 +79,16 @@ async function computeFcrdns(ctx: CheckContext, client: ParsedIp): Promise<Fcrdn
   if (ptr.status !== 'ok') {
     return { client, ptr, forward: [], confirmed: [], tempfail: ptr.status === 'tempfail', ignored: [], ptrLine, trail: ptrLine };
   }
+  // At most MAX_RECORDS (32) PTR names reach here (the resolver counts the
+  // rest in `omitted`); a Set keeps the de-duplication linear.
   const max = ctx.config.dns.max_ptr_names;
   const names: string[] = [];
   const ignored: string[] = [];
+  const seen = new Set<string>();
   for (const raw of ptr.records) {
     const name = raw.toLowerCase().replace(/\.$/, '');
-    if (names.includes(name)) continue;
+    if (seen.has(name)) continue;
+    seen.add(name);
     if (!isLookupableName(name) || /^[0-9.]+$/.test(name)) ignored.push(`${name} (not a host name)`);
     else if (names.length >= max) ignored.push(`${name} (beyond dns.max_ptr_names=${max})`);
     else names.push(name);
@@ -107,7 +111,7 @@ async function computeFcrdns(ctx: CheckContext, client: ParsedIp): Promise<Fcrdn
     trail: trail([
       ptrLine,
       ...forward.map((f) => describeAnswer(type, f.name, f.answer)),
-      ignored.length > 0 && `not checked: ${ignored.join(', ')}`,
+      (ignored.length > 0 || (ptr.omitted ?? 0) > 0) && `not checked: ${few(ignored, ptr.omitted ?? 0, ', ', 3)}`,
     ]),
   };
 }

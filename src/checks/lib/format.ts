@@ -3,22 +3,35 @@
  *
  * Reasons read like a dig session, so an admin sees what was asked and what
  * came back:  "PTR 203.0.113.5 -> mail.example.net; A mail.example.net -> 203.0.113.5".
- * Long answers are cut to a few records ("(+12 more)") so log lines stay short.
+ * Long answers are cut to a few records ("(+12 more)") so log lines stay short:
+ * an attacker's zone decides how many records there are (issue 13), so every
+ * list in a reason goes through few(), which names at most MAX_SHOWN items and
+ * counts the rest (records the resolver dropped, `omitted`, included). As a
+ * last bound, finding() cuts any reason to MAX_REASON characters.
  *
  * What can go wrong: nothing; pure string work.
  */
 import type { DnsAnswer, MxRecord } from '../../dns/types.js';
 import type { CheckResult, Finding } from '../types.js';
 
-const MAX_SHOWN = 5;
+/** Items of a list named in a reason; the rest are counted. */
+export const MAX_SHOWN = 5;
+/** The longest reason a finding carries (characters); longer ones are cut with a count. */
+export const MAX_REASON = 1000;
 
 export function finding(check: string, result: CheckResult, reason: string, vars?: Record<string, string>): Finding {
+  if (reason.length > MAX_REASON) reason = `${reason.slice(0, MAX_REASON - 40)}... (${reason.length - MAX_REASON + 40} more characters)`;
   return vars === undefined ? { check, result, reason } : { check, result, reason, vars };
 }
 
-function list(items: readonly string[]): string {
-  if (items.length <= MAX_SHOWN) return items.join(', ');
-  return `${items.slice(0, MAX_SHOWN).join(', ')} (+${items.length - MAX_SHOWN} more)`;
+/**
+ * "a, b, c (+4 more)": at most `max` items named, the others (and `extra`
+ * items not even in the list, e.g. records the resolver dropped) counted.
+ */
+export function few(items: readonly string[], extra = 0, sep = ', ', max = MAX_SHOWN): string {
+  const more = Math.max(0, items.length - max) + extra;
+  const shown = items.length <= max ? items.join(sep) : items.slice(0, max).join(sep);
+  return more > 0 ? `${shown} (+${more} more)` : shown;
 }
 
 /** Tells a helper's value from the finding it returned instead (skip/tempfail). */
@@ -28,7 +41,10 @@ export function isFinding(x: object): x is Finding {
 
 /** One DNS answer: "A mail.example.net -> 192.0.2.1, 192.0.2.2" / "-> NXDOMAIN" / "-> SERVFAIL (temporary)". */
 export function describeAnswer<T>(type: string, name: string, a: DnsAnswer<T>, show: (r: T) => string = String): string {
-  if (a.status === 'ok') return `${type} ${name} -> ${list(a.records.map(show))}`;
+  if (a.status === 'ok') {
+    const shown = a.records.length <= MAX_SHOWN ? a.records : a.records.slice(0, MAX_SHOWN);
+    return `${type} ${name} -> ${few(shown.map(show), a.records.length - shown.length + (a.omitted ?? 0))}`;
+  }
   if (a.status === 'notfound') return `${type} ${name} -> ${a.reason}`;
   return `${type} ${name} -> ${a.reason} (temporary failure)`;
 }

@@ -51,7 +51,7 @@ function showChar(c: string): string {
 /** Why `name` is not an RFC 5321 Domain, or null when it is one. */
 export function domainSyntaxError(name: string): string | null {
   if (name === '') return 'empty name';
-  if (name.length > 255) return `longer than 255 characters (${name.length})`;
+  if (name.length > 253) return `longer than 253 characters (${name.length}; RFC 1035 §2.3.4)`;
   for (const label of name.split('.')) {
     if (label === '') return 'empty label (misplaced dot)';
     if (label.length > 63) return `label longer than 63 characters (${label.length})`;

@@ -19,7 +19,7 @@
 import type { DnsAnswer, MxRecord } from '../../dns/types.js';
 import type { CheckContext } from '../types.js';
 import { judgeAddresses } from './addresses.js';
-import { describeAnswer, describeMx } from './format.js';
+import { describeAnswer, describeMx, few } from './format.js';
 import { isLookupableName } from './hostname.js';
 import { lookupAddresses, lookupMx, memo, type AddressAnswers } from './lookup.js';
 
@@ -51,14 +51,21 @@ async function computeSenderMx(ctx: CheckContext, domain: string): Promise<Sende
   const mx = await lookupMx(ctx, domain);
   const base = { domain, mx, trail: describeMx(domain, mx) };
   if (mx.status === 'ok') {
+    // The resolver keeps at most MAX_RECORDS (32) MX records (a null MX always
+    // among them) and counts the rest in `omitted`; a Set keeps this linear.
     const sorted = [...mx.records].sort((x, y) => x.priority - y.priority);
+    const seen = new Set<string>();
     const hosts: string[] = [];
+    let nullMx = false;
     for (const r of sorted) {
       const h = r.exchange.toLowerCase().replace(/\.$/, '');
-      if (h !== '' && !hosts.includes(h)) hosts.push(h);
+      if (h === '') nullMx = true;
+      else if (!seen.has(h)) {
+        seen.add(h);
+        if (hosts.length < MAX_MX_HOSTS) hosts.push(h);
+      }
     }
-    const nullMx = sorted.some((r) => r.exchange === '' || r.exchange === '.');
-    return { ...base, nullMx, implicit: false, nxdomain: false, hosts: hosts.slice(0, MAX_MX_HOSTS), dropped: Math.max(0, hosts.length - MAX_MX_HOSTS) };
+    return { ...base, nullMx, implicit: false, nxdomain: false, hosts, dropped: seen.size - hosts.length + (mx.omitted ?? 0) };
   }
   const nxdomain = mx.status === 'notfound' && mx.reason === 'NXDOMAIN';
   const implicit = mx.status === 'notfound' && !nxdomain;
@@ -110,7 +117,7 @@ export function usableMx(ctx: CheckContext, smx: SenderMx): Promise<UsableMx> {
       const v = judge(h);
       if (v !== null && v.global.length > 0) return { usable: h.host, tempfail: false, resolved, problems: [] };
       if (v === null) problems.push(`${h.host}: not a host name`);
-      else if (v.internal.length > 0) problems.push(`${h.host}: only internal addresses (${v.internal.join('; ')})`);
+      else if (v.internal.length > 0) problems.push(`${h.host}: only internal addresses (${few(v.internal, v.omitted, '; ', 2)})`);
       else if (v.tempfail) problems.push(`${h.host}: lookup failed temporarily`);
       else problems.push(`${h.host}: no A/AAAA records`);
       if (v?.tempfail) tempfail = true;

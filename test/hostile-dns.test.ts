@@ -1,0 +1,275 @@
+/**
+ * Hostile DNS (issue 13): the zones a client controls answer with floods and
+ * slowly (test/helpers/hostile-dns.ts); every bound the resolver and the
+ * checks promise is held here structurally — records kept, reason length,
+ * queries sent, cache bytes, queries in flight per zone, what a request's DNS
+ * view still holds — never by timing.
+ */
+import t, { type Test } from 'tap';
+import { CachingResolver, MAX_NAME_LENGTH, MAX_RECORDS, answerBytes, type DnsConfig } from '../src/dns/resolver.js';
+import { nameZone, reverseZone } from '../src/dns/zone.js';
+import { TtlLru } from '../src/dns/cache.js';
+import { CHECKS } from '../src/checks/index.js';
+import { MAX_REASON } from '../src/checks/lib/format.js';
+import { MAX_MX_HOSTS } from '../src/checks/lib/sender-mx.js';
+import { loadConfigText } from '../src/config/load.js';
+import type { Config } from '../src/config/types.js';
+import type { DnsLookup } from '../src/dns/types.js';
+import { identityOf } from '../src/net/identity.js';
+import { parseIp } from '../src/net/ip.js';
+import { toPolicyRequest } from '../src/protocol/request.js';
+import { ATTACK, FLOOD_A, FLOOD_PTR, MANY_MX, startHostileDns, type HostileDns } from './helpers/hostile-dns.js';
+
+function dnsCfg(server: string, over: Partial<Omit<DnsConfig, 'cache'>> & { cache?: Partial<DnsConfig['cache']> } = {}): DnsConfig {
+  const { cache, ...rest } = over;
+  return {
+    servers: [server], timeout: 4000, tries: 1, deadline: 5000, max_inflight: 100, max_inflight_per_zone: 50, max_ptr_names: 3,
+    ...rest,
+    cache: { size: 1000, max_bytes: 1 << 30, min_ttl: 0, max_ttl: 3_600_000, default_ttl: 300_000, negative_ttl: 60_000, tempfail_ttl: 2000, ...cache },
+  };
+}
+
+async function hostile(t: Test, opts: { slowMs?: number } = {}): Promise<HostileDns> {
+  const h = await startHostileDns(opts);
+  t.teardown(() => h.stop());
+  return h;
+}
+
+function resolver(t: Test, cfg: DnsConfig): CachingResolver {
+  const r = new CachingResolver(cfg);
+  t.teardown(() => r.close());
+  return r;
+}
+
+t.test('per answer: at most MAX_RECORDS records kept, the rest counted', async (t) => {
+  const h = await hostile(t);
+  const r = resolver(t, dnsCfg(h.server));
+
+  const a = await r.a(ATTACK.bigA);
+  t.equal(a.status, 'ok');
+  t.equal(a.records.length, MAX_RECORDS, `${FLOOD_A} A records -> ${MAX_RECORDS} kept`);
+  t.equal(a.omitted, FLOOD_A - MAX_RECORDS, 'and the rest counted');
+
+  const mx = await r.mx(ATTACK.manyMx);
+  t.equal(mx.records.length, MAX_RECORDS, `${MANY_MX} MX -> ${MAX_RECORDS}`);
+  t.equal(mx.omitted, MANY_MX - MAX_RECORDS);
+  const prefs = mx.records.map((x) => x.priority);
+  t.same(prefs, [...prefs].sort((x, y) => x - y), 'the most preferred ones, in order');
+  t.ok(prefs[0] === 0 && prefs[MAX_RECORDS - 1]! <= 3, 'the lowest preferences the zone has (10 of each 0..99)');
+
+  const nullLast = await r.mx(ATTACK.nullMxLast);
+  t.equal(nullLast.records.length, MAX_RECORDS);
+  t.ok(nullLast.records.some((x) => x.exchange === ''), 'a null MX survives the bound (RFC 7505), wherever the zone put it');
+
+  const ptr = await r.ptr(`${ATTACK.ptrFloodPrefix}:1`);
+  t.equal(ptr.records.length, MAX_RECORDS, `${FLOOD_PTR} PTR names on an ip6.arpa zone -> ${MAX_RECORDS}`);
+  t.equal(ptr.omitted, FLOOD_PTR - MAX_RECORDS);
+  t.equal(new Set(ptr.records).size, ptr.records.length, 'distinct');
+
+  t.equal(r.stats.truncatedAnswers, 4);
+  t.ok(r.cacheBytes < 4 * 4000, `four flood answers cached in ${r.cacheBytes} bytes (estimated), not hundreds of KB`);
+});
+
+t.test('names over 253 octets are refused before any lookup', async (t) => {
+  const h = await hostile(t);
+  const r = resolver(t, dnsCfg(h.server));
+  const long = `${'a'.repeat(60)}.`.repeat(4) + 'attack.example'; // 258 characters
+  t.ok(long.length > MAX_NAME_LENGTH);
+  for (const a of [await r.a(long), await r.aaaa(long), await r.mx(long), await r.scoped(Date.now() + 1000).a(long)]) {
+    t.equal(a.status, 'tempfail');
+    t.equal(a.reason, 'BADNAME');
+  }
+  t.equal(h.count(), 0, 'no query reached the server');
+  t.equal(r.stats.badNames, 4);
+  t.equal(r.cacheSize, 0, 'nothing cached under the long key');
+  const exact = `${'a'.repeat(61)}.`.repeat(3) + 'b'.repeat(59) + '.example'; // 253
+  t.equal(exact.length, MAX_NAME_LENGTH);
+  t.equal((await r.a(exact)).reason, 'NXDOMAIN', 'a 253-character name is asked');
+  t.equal((await r.a(`${exact}.`)).reason, 'NXDOMAIN', 'with its trailing dot too');
+});
+
+t.test('the cache is bounded by bytes as well as entries', async (t) => {
+  const h = await hostile(t);
+  const maxBytes = 6000;
+  const r = resolver(t, dnsCfg(h.server, { cache: { size: 10_000, max_bytes: maxBytes } }));
+  for (let i = 0; i < 10; i++) {
+    await r.a(`h${i}.${ATTACK.mxFlood}`);
+    t.ok(r.cacheBytes <= maxBytes, `after ${i + 1} flood answers: ${r.cacheBytes} <= ${maxBytes} bytes`);
+  }
+  t.ok(r.cacheEvictions > 0, 'older entries were evicted for bytes, not entries');
+  t.ok(r.cacheSize < 10, `${r.cacheSize} entries kept`);
+  t.ok(r.isCached('A', `h9.${ATTACK.mxFlood}`), 'the newest is kept');
+});
+
+t.test('TtlLru: bytes accounting, oversize entries refused, expired entries swept', (t) => {
+  const c = new TtlLru<string>(100, 2, 1000);
+  c.set(0, 'a', 'A', 1000, 0, 400);
+  c.set(1, 'a', 'A6', 5000, 0, 400);
+  t.equal(c.bytes, 800);
+  c.set(0, 'b', 'B', 1000, 0, 400); // over 1000: the least recently used goes
+  t.equal(c.bytes, 800);
+  t.equal(c.evictions, 1);
+  t.equal(c.get(0, 'a', 1), undefined);
+  c.set(0, 'huge', 'H', 1000, 0, 2000);
+  t.equal(c.get(0, 'huge', 1), undefined, 'bigger than max_bytes: not stored');
+  c.set(0, 'b', 'B2', 1000, 0, 100); // replaced: bytes follow
+  t.equal(c.bytes, 500);
+  for (let i = 0; i < 50; i++) c.set(0, `t${i}`, 'x', 10, 0, 1);
+  t.equal(c.size, 52);
+  const swept = c.sweep(20, 1000); // everything but the 5 s entry has expired at t=20... and 'b' at 1000 has not
+  t.equal(swept, 50, 'the expired short-TTL entries are swept without being read');
+  t.equal(c.size, 2);
+  t.equal(c.bytes, 500);
+  // the amortised sweep in set(): two entries checked per insert
+  const d = new TtlLru<string>(1000, 1);
+  for (let i = 0; i < 100; i++) d.set(0, `e${i}`, 'x', 10, 0, 1);
+  for (let i = 0; i < 100; i++) d.set(0, `n${i}`, 'x', 10_000, 100, 1);
+  t.equal(d.size, 100, 'the 100 expired entries were swept by the next 100 inserts');
+  t.equal(d.swept, 100);
+  t.end();
+});
+
+t.test('zones: registered domain, reverse /24 and /48', (t) => {
+  t.equal(nameZone('a.b.slow.attack.example'), 'attack.example');
+  t.equal(nameZone('mail.example.co.uk'), 'example.co.uk');
+  t.equal(nameZone('x.someone.blogspot.com'), 'someone.blogspot.com', 'private suffixes count: each user runs a zone');
+  t.equal(nameZone('localhost'), 'localhost');
+  t.equal(reverseZone(parseIp('203.0.113.77')!), 'v4:203.0.113');
+  t.equal(reverseZone(parseIp('2001:db8:bad:1::5')!), reverseZone(parseIp('2001:db8:bad:ffff::9')!), 'one /48');
+  t.not(reverseZone(parseIp('2001:db8:bad::1')!), reverseZone(parseIp('2001:db8:bae::1')!));
+  t.end();
+});
+
+t.test('a slow zone takes at most its share of in-flight lookups; honest lookups are not queued behind it', async (t) => {
+  const h = await hostile(t, { slowMs: 3000 });
+  const perZone = 5;
+  const r = resolver(t, dnsCfg(h.server, { max_inflight: 20, max_inflight_per_zone: perZone }));
+  const slow = Array.from({ length: 40 }, (_, i) => r.a(`n${i}.${ATTACK.slowZone}`));
+  t.equal(r.zoneInflight('attack.example'), perZone, 'the slow zone holds exactly its share');
+  t.equal(r.inflight, perZone, 'and no more of the wire');
+  t.equal(r.queued, 40 - perZone, 'the rest waits in the zone\'s own queue');
+  t.equal(r.stats.zoneWaits, 40 - perZone);
+  const honest = await r.a(ATTACK.honestHost);
+  t.equal(honest.status, 'ok', 'the honest lookup is answered');
+  t.same(honest.records, [ATTACK.honestIp]);
+  t.ok(h.pending('slow') > 0, 'while the slow zone still holds its queries');
+  t.ok(h.maxPending('slow') <= perZone, `the server never saw more than ${perZone} slow queries at once (${h.maxPending('slow')})`);
+  r.close();
+  const settled = await Promise.all(slow);
+  t.ok(settled.every((a) => a.status === 'tempfail'), 'close() settles the waiting ones');
+});
+
+t.test('a zone cannot fill the whole queue', async (t) => {
+  const h = await hostile(t, { slowMs: 3000 });
+  const r = new CachingResolver(dnsCfg(h.server, { max_inflight: 4, max_inflight_per_zone: 2 }), { maxQueue: 40 });
+  t.teardown(() => r.close());
+  const slow = Array.from({ length: 30 }, (_, i) => r.a(`q${i}.${ATTACK.slowZone}`));
+  t.equal(r.queued, 10, 'a zone waits in at most a quarter of the queue');
+  t.equal(r.stats.queueFull, 30 - 2 - 10, 'the rest is refused at once (QUEUE_FULL)');
+  const honest = await r.a(ATTACK.honestHost);
+  t.equal(honest.status, 'ok');
+  r.close();
+  await Promise.all(slow);
+});
+
+t.test('a request\'s DNS view holds nothing once its lookups have answered or its deadline passed', async (t) => {
+  const h = await hostile(t, { slowMs: 3000 });
+  const r = resolver(t, dnsCfg(h.server));
+
+  const v = r.scoped(Date.now() + 4000);
+  const p = [v.a(ATTACK.honestHost), v.mx(ATTACK.honestDomain), v.ptr(ATTACK.honestIp)];
+  t.ok(v.armed, 'a deadline timer while lookups wait');
+  t.equal(v.pending, 3);
+  const answers = await Promise.all(p);
+  t.ok(answers.every((a) => a.status === 'ok'));
+  t.notOk(v.armed, 'timer cleared when the last lookup answered (not 4 s later)');
+  t.equal(v.pending, 0);
+
+  const w = r.scoped(Date.now() + 200);
+  const slow = await Promise.all([w.a(`x.${ATTACK.slowZone}`), w.mx(ATTACK.slowZone)]);
+  t.same(slow.map((a) => a.reason), ['DEADLINE', 'DEADLINE'], 'the deadline ends the request\'s wait');
+  t.notOk(w.armed, 'and the view holds no timer');
+  t.equal(w.pending, 0);
+
+  const x = r.scoped(Date.now() + 4000);
+  const early = x.a(`y.${ATTACK.slowZone}`);
+  x.done();
+  t.equal((await early).reason, 'DEADLINE', 'done() settles what is still pending');
+  t.notOk(x.armed);
+  t.equal(r.stats.deadlines, 2, 'done() is not counted as a deadline');
+});
+
+// ---- the checks on hostile answers --------------------------------------------------
+
+function config(yaml = ''): Config {
+  const res = loadConfigText(yaml, 'test.yaml');
+  if (!res.ok) throw new Error(res.errors.map((e) => e.message).join('\n'));
+  return res.config;
+}
+
+const CONFIG = config();
+const BY_ID = new Map(CHECKS.map((c) => [c.id, c]));
+
+async function runCheck(id: string, dns: DnsLookup, attrs: Record<string, string>) {
+  const req = toPolicyRequest({
+    request: 'smtpd_access_policy', protocol_state: 'RCPT', client_address: ATTACK.honestIp, client_name: ATTACK.honestHost,
+    helo_name: ATTACK.honestHost, sender: `a@${ATTACK.honestDomain}`, recipient: 'b@ours.example', server_address: '198.51.100.1', instance: '1.1',
+    ...attrs,
+  });
+  return BY_ID.get(id)!.run({ req, id: identityOf(req), dns, config: CONFIG, memo: new Map() });
+}
+
+t.test('sender_mx_bogus on 10 MX hosts x 4,000 private A records: a short reason, a bounded walk', async (t) => {
+  const h = await hostile(t);
+  const r = resolver(t, dnsCfg(h.server));
+  const f = await runCheck('sender_mx_bogus', r.scoped(Date.now() + 4000), { sender: `x@${ATTACK.mxFlood}` });
+  t.equal(f.result, 'fail');
+  t.ok(f.reason.length <= MAX_REASON, `reason ${f.reason.length} characters (was about 2 MB)`);
+  t.match(f.reason, /more\)/, 'names a few addresses and counts the rest');
+  t.match(f.reason, /\+3998 more/, 'the count includes the records the resolver dropped');
+  // a flood answer is asked over UDP, truncated, then over TCP: two queries per name
+  t.ok(h.count('A') <= 2 * 10 && h.count('AAAA') <= 10, `at most one A and one AAAA lookup per MX host (${h.count('A')} A, ${h.count('AAAA')} AAAA queries)`);
+});
+
+t.test('sender_mx_bogus on 1,000 MX records: at most MAX_MX_HOSTS hosts looked up', async (t) => {
+  const h = await hostile(t);
+  const r = resolver(t, dnsCfg(h.server));
+  const f = await runCheck('sender_mx_bogus', r.scoped(Date.now() + 4000), { sender: `x@${ATTACK.manyMx}` });
+  t.equal(f.result, 'fail');
+  t.ok(h.count('A') <= MAX_MX_HOSTS, `${h.count('A')} A queries`);
+  t.ok(f.reason.length <= MAX_REASON);
+  t.match(f.reason, /MX hosts not checked/);
+});
+
+t.test('sender_null_mx sees a null MX listed last among 1,000', async (t) => {
+  const h = await hostile(t);
+  const r = resolver(t, dnsCfg(h.server));
+  const f = await runCheck('sender_null_mx', r.scoped(Date.now() + 4000), { sender: `x@${ATTACK.nullMxLast}` });
+  t.equal(f.result, 'fail');
+});
+
+t.test('helo_private on a HELO with 4,000 private addresses: a short reason', async (t) => {
+  const h = await hostile(t);
+  const r = resolver(t, dnsCfg(h.server));
+  const f = await runCheck('helo_private', r.scoped(Date.now() + 4000), { helo_name: ATTACK.bigA });
+  t.equal(f.result, 'fail');
+  t.ok(f.reason.length < 400, `${f.reason.length} characters: ${f.reason}`);
+  t.match(f.reason, /\(\+3997 more\)/, '3 named, the others counted');
+});
+
+t.test('FCrDNS of an IPv6 client whose zone returns 2,500 PTR names: max_ptr_names forward lookups, a short trail', async (t) => {
+  const h = await hostile(t);
+  const r = resolver(t, dnsCfg(h.server));
+  const f = await runCheck('rdns_unconfirmed', r.scoped(Date.now() + 4000), { client_address: `${ATTACK.ptrFloodPrefix}:7` });
+  t.equal(f.result, 'fail');
+  t.equal(h.count('AAAA'), CONFIG.dns.max_ptr_names, `${CONFIG.dns.max_ptr_names} forward lookups, not ${FLOOD_PTR}`);
+  t.ok(f.reason.length <= MAX_REASON, `${f.reason.length} characters`);
+  t.match(f.reason, /more\)/);
+});
+
+t.test('answerBytes: what an entry is charged grows with its records', (t) => {
+  const small = answerBytes('a.example', { status: 'ok', records: ['192.0.2.1'], reason: 'NOERROR' });
+  const big = answerBytes('a.example', { status: 'ok', records: Array.from({ length: 32 }, () => '2001:db8::1234:5678'), reason: 'NOERROR' });
+  t.ok(small < 300 && big > 32 * 40 && big < 3000, `${small} / ${big}`);
+  t.end();
+});
