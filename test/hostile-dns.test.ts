@@ -273,3 +273,53 @@ t.test('answerBytes: what an entry is charged grows with its records', (t) => {
   t.ok(small < 300 && big > 32 * 40 && big < 3000, `${small} / ${big}`);
   t.end();
 });
+
+t.test('identity cache: bounded by bytes, expired entries swept', async (t) => {
+  const { FindingsCache } = await import('../src/engine/findings-cache.js');
+  const big = (i: number) => ({ check: 'helo_private', result: 'fail' as const, reason: `x${i} `.repeat(250) }); // ~1 KB
+  const c = new FindingsCache(1000, 10_000, 2, 20_000);
+  for (let i = 0; i < 100; i++) {
+    c.put(`k${i}`, 0, [big(i), undefined], [0]);
+    t.ok(c.bytes <= 20_000, `after ${i + 1} puts: ${c.bytes} bytes`);
+  }
+  t.ok(c.size < 25, `${c.size} entries kept for 20 KB`);
+  t.ok(c.evictions > 75);
+  t.ok(c.get('k99', 1) !== undefined, 'the newest is kept');
+  const d = new FindingsCache(1000, 10_000, 1);
+  for (let i = 0; i < 50; i++) d.put(`old${i}`, 0, [{ check: 'c', result: 'pass', reason: 'r' }], [0]);
+  for (let i = 0; i < 20; i++) d.put(`new${i}`, 5000, [{ check: 'c', result: 'pass', reason: 'r' }], [0]);
+  t.equal(d.size, 20, 'the 50 expired entries were swept by the next 20 puts (4 each), without being read');
+  t.equal(d.bytes, 20 * (96 + 2 * 'new0'.length + 8 + 72 + 1) + 10 * 2, 'bytes follow');
+});
+
+t.test('domain lists (allow.sender_domains, allow.helo, overrides) match in linear time', async (t) => {
+  const { DomainSet, HeloList } = await import('../src/engine/allowlist.js');
+  const ds = new DomainSet(['example.com', 'mail.example.net', '.example.org']);
+  const attack = `${'a.'.repeat(4000)}example.invalid`; // 8 KB, 4,001 labels
+  t.ok(attack.length > 8000);
+  // count the Set lookups a match makes: each hashes its whole argument
+  const orig = Set.prototype.has;
+  let calls = 0;
+  let hashed = 0;
+  Set.prototype.has = function (this: Set<unknown>, v: unknown) {
+    calls++;
+    if (typeof v === 'string') hashed += v.length;
+    return orig.call(this, v);
+  };
+  let hit: boolean;
+  let sub: boolean;
+  try {
+    hit = ds.has(attack);
+    sub = ds.has(`${'a.'.repeat(4000)}example.com`);
+  } finally {
+    Set.prototype.has = orig;
+  }
+  t.notOk(hit);
+  t.ok(sub, 'a subdomain of a listed domain still matches, however deep');
+  t.ok(calls <= 2 * 6, `${calls} set lookups for two 8 KB names (was one per label: 8,000)`);
+  t.ok(hashed <= 2 * (attack.length + 64), `${hashed} characters hashed (was ~16 million)`);
+  t.ok(ds.has('x.example.org') && ds.has('example.org') && ds.has('mail.example.net') && !ds.has('other.example.net') && !ds.has('xexample.com'));
+  const h = new HeloList(['*.example.org', 'mx.example.net']);
+  t.ok(h.has(`${'b.'.repeat(2720)}example.org`));
+  t.notOk(h.has(`${'b.'.repeat(2720)}example.net`));
+});

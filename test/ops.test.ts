@@ -80,7 +80,7 @@ t.test('Metrics: decisions, findings, protocol errors, reloads, DNS sources in t
   const first = { queries: 5, cacheHits: 2, timeouts: 1 };
   const limiterStats = { 'backend.failures': 4, 'backend.up': 0, keys: 12 };
   m.trackRuntime({ dns: { stats: first, cacheEvictions: 1 }, limiter: { stats: () => limiterStats } });
-  m.trackRuntime({ dns: { stats: { queries: 3, servfails: 2 }, inflight: 2, queued: 1, cacheSize: 40, cacheBytes: 9000, zonesActive: 3 }, limiter: { stats: () => ({ 'backend.up': 1, keys: 5 }) } });
+  m.trackRuntime({ dns: { stats: { queries: 3, servfails: 2 }, inflight: 2, queued: 1, cacheSize: 40, cacheBytes: 9000, zonesActive: 3 }, limiter: { stats: () => ({ 'backend.up': 1, keys: 5 }) }, engine: { stats: () => ({ identityCacheSize: 12, identityCacheBytes: 34_000 }) } });
   const body = await m.render();
   const P = 'policyd_identity_';
   t.equal(sample(body, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 3);
@@ -106,6 +106,8 @@ t.test('Metrics: decisions, findings, protocol errors, reloads, DNS sources in t
   t.equal(sample(body, `${P}dns_cache_entries`), 40);
   t.equal(sample(body, `${P}dns_cache_bytes`), 9000);
   t.equal(sample(body, `${P}dns_zones_active`), 3);
+  t.equal(sample(body, `${P}identity_cache_entries`), 12);
+  t.equal(sample(body, `${P}identity_cache_bytes`), 34_000);
   t.equal(sample(body, `${P}limit_backend_up`), 1);
   t.equal(sample(body, `${P}limit_keys`), 5);
   t.equal(sample(body, `${P}build_info`, { version: '9.9.9', nodejs: process.version }), 1);

@@ -221,6 +221,13 @@ export function buildConfigSpec() {
         public_networks: cidrs(DOCUMENTATION_NETWORKS),
       }),
     ),
+    identity_cache: field(
+      obj({
+        ttl: field(duration({ max: 60_000 }), 2000),
+        size: field(int({ min: 0, max: 10_000_000 }), 10_000),
+        max_bytes: field(int({ min: 0, max: 2 ** 40 }), 16 * 1024 * 1024),
+      }),
+    ),
     allow: field(
       obj({
         clients: cidrs(['127.0.0.0/8', '::1']),

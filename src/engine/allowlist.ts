@@ -24,21 +24,39 @@ import type { PolicyRequest } from '../protocol/request.js';
  */
 export class DomainSet {
   private readonly names: Set<string>;
+  /** label counts of the entries (a suffix of another length cannot match) */
+  private readonly labelCounts = new Set<number>();
+  /** longest entry, characters (a longer suffix cannot match) */
+  private readonly maxLen: number;
   constructor(domains: readonly string[]) {
     this.names = new Set(domains.map((d) => d.toLowerCase().replace(/^\*?\./, '').replace(/\.$/, '')).filter((d) => d !== ''));
+    let maxLen = 0;
+    for (const d of this.names) {
+      this.labelCounts.add(d.split('.').length);
+      if (d.length > maxLen) maxLen = d.length;
+    }
+    this.maxLen = maxLen;
   }
 
   get size(): number {
     return this.names.size;
   }
 
-  /** `name` must be normalised (lower case, no trailing dot), as Identity has it. */
+  /**
+   * `name` must be normalised (lower case, no trailing dot), as Identity has it.
+   * Linear in the name (issue 13: the walk sliced and hashed every suffix, so an
+   * 8 KB sender domain of 4,000 labels cost 48 ms): the suffixes are walked
+   * from the right, only as long as they are no longer than the longest
+   * entry, and only those with an entry's label count are sliced and looked up.
+   */
   has(name: string): boolean {
     if (name === '' || this.names.size === 0) return false;
     if (this.names.has(name)) return true;
-    // Walk up label boundaries: a.b.example.com -> b.example.com -> example.com -> com.
-    for (let dot = name.indexOf('.'); dot !== -1; dot = name.indexOf('.', dot + 1)) {
-      if (this.names.has(name.slice(dot + 1))) return true;
+    let labels = 0;
+    for (let dot = name.lastIndexOf('.'); dot !== -1; dot = dot === 0 ? -1 : name.lastIndexOf('.', dot - 1)) {
+      labels++;
+      if (name.length - dot - 1 > this.maxLen) return false;
+      if (this.labelCounts.has(labels) && this.names.has(name.slice(dot + 1))) return true;
     }
     return false;
   }

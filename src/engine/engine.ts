@@ -65,8 +65,8 @@ export interface EngineDeps {
   onFinding?: (f: Finding) => void;
   /** logging: unexpected errors (a check crashed, a limiter threw, ...) */
   onError?: (code: ErrorCode, err: unknown, detail: string) => void;
-  /** cross-connection identity-findings cache; false disables (default 2 s, 10,000 entries) */
-  identityCache?: { ttlMs: number; maxEntries: number } | false;
+  /** cross-connection identity-findings cache; false disables (default: config identity_cache) */
+  identityCache?: { ttlMs: number; maxEntries: number; maxBytes?: number } | false;
 }
 
 export interface EngineStats {
@@ -76,6 +76,8 @@ export interface EngineStats {
   identityCacheHits: number;
   identityCacheMisses: number;
   identityCacheSize: number;
+  /** estimated bytes the identity cache holds (identity_cache.max_bytes) */
+  identityCacheBytes: number;
   checksRun: number;
   internalErrors: number;
 }
@@ -188,8 +190,11 @@ export function createEngine(config: Config, deps: EngineDeps): Engine {
   const deadlineMs = config.dns.deadline;
   const dryRun = config.mode === 'warn';
   const n = defs.length;
-  const cacheOpts = deps.identityCache === undefined ? { ttlMs: 2000, maxEntries: 10_000 } : deps.identityCache;
-  const cache = cacheOpts === false || cacheOpts.ttlMs <= 0 ? null : new FindingsCache(cacheOpts.ttlMs, cacheOpts.maxEntries, n);
+  const ic = config.identity_cache;
+  const cacheOpts = deps.identityCache === undefined ? { ttlMs: ic.ttl, maxEntries: ic.size, maxBytes: ic.max_bytes } : deps.identityCache;
+  const cache = cacheOpts === false || cacheOpts.ttlMs <= 0 || cacheOpts.maxEntries <= 0 || cacheOpts.maxBytes === 0
+    ? null
+    : new FindingsCache(cacheOpts.ttlMs, cacheOpts.maxEntries, n, cacheOpts.maxBytes);
 
   const stats = { decisions: 0, instanceHits: 0, checksRun: 0, internalErrors: 0 };
 
@@ -741,6 +746,7 @@ export function createEngine(config: Config, deps: EngineDeps): Engine {
         identityCacheHits: cache?.hits ?? 0,
         identityCacheMisses: cache?.misses ?? 0,
         identityCacheSize: cache?.size ?? 0,
+        identityCacheBytes: cache?.bytes ?? 0,
       };
     },
   };

@@ -14,8 +14,14 @@
  * any DNS TTL that matters), TEMPFAIL findings are never stored (a DNS
  * hiccup is retried by the next request), and findings are stored per check
  * (an override that turns on one more check runs just that one).
- * Bounded: at most `maxEntries`; the oldest entry goes first (insertion
- * order of a Map; with a TTL this short FIFO is as good as LRU).
+ * Bounded: at most `maxEntries` entries AND `maxBytes` estimated bytes
+ * (identity_cache.size / .max_bytes): a finding's reason quotes DNS answers
+ * of the client's making, so the count alone does not bound memory (issue 13:
+ * 2 MB reasons x 10,000 entries). The oldest entry goes first (insertion
+ * order of a Map; with a TTL this short FIFO is as good as LRU). Expired
+ * entries are swept from the front (insertion order = expiry order, the TTL
+ * being fixed): up to SWEEP_PER_CALL per get() and put(), so they are freed
+ * as the traffic goes on, not only when the bound is reached.
  *
  * What can go wrong: nothing throws.
  */
@@ -24,32 +30,70 @@ import type { Finding } from '../checks/types.js';
 interface Entry {
   readonly expires: number;
   readonly results: (Finding | undefined)[];
+  /** estimated bytes kept alive (findingBytes of each stored finding, the key, the entry) */
+  bytes: number;
+}
+
+/** Expired entries dropped from the front per get()/put() at most (amortised sweep). */
+const SWEEP_PER_CALL = 4;
+
+/** What a stored finding keeps alive, roughly (V8, one-byte strings): the object, its reason, its vars. */
+function findingBytes(f: Finding): number {
+  let n = 72 + f.reason.length;
+  if (f.vars !== undefined) for (const k in f.vars) n += 48 + k.length + f.vars[k]!.length;
+  return n;
 }
 
 export class FindingsCache {
   private readonly map = new Map<string, Entry>();
+  private used = 0;
   hits = 0;
   misses = 0;
+  /** entries dropped for the entry or byte bound */
+  evictions = 0;
 
   constructor(
     private readonly ttlMs: number,
     private readonly maxEntries: number,
     private readonly slots: number,
+    private readonly maxBytes = Infinity,
   ) {}
 
   get size(): number {
     return this.map.size;
   }
 
+  /** estimated bytes held (see findingBytes) */
+  get bytes(): number {
+    return this.used;
+  }
+
+  /** Drop expired entries from the front (the oldest), at most `max`. */
+  sweep(now: number, max = SWEEP_PER_CALL): number {
+    let n = 0;
+    for (const [key, e] of this.map) {
+      if (n >= max || e.expires > now) break;
+      this.drop(key, e);
+      n++;
+    }
+    return n;
+  }
+
+  private drop(key: string, e: Entry): void {
+    this.map.delete(key);
+    this.used -= e.bytes;
+  }
+
   /** The cached findings by registry index (some may be missing), or undefined. */
   get(key: string, now: number): readonly (Finding | undefined)[] | undefined {
+    this.sweep(now);
     const e = this.map.get(key);
     if (e === undefined) {
       this.misses++;
       return undefined;
     }
     if (e.expires <= now) {
-      this.map.delete(key);
+      this.drop(key, e);
       this.misses++;
       return undefined;
     }
@@ -59,24 +103,47 @@ export class FindingsCache {
 
   /** Store the non-tempfail findings of `indexes` from `results`. */
   put(key: string, now: number, results: readonly (Finding | undefined)[], indexes: readonly number[]): void {
+    this.sweep(now);
     let e = this.map.get(key);
     if (e === undefined || e.expires <= now) {
-      if (e !== undefined) this.map.delete(key);
-      if (this.map.size >= this.maxEntries) {
-        const oldest = this.map.keys().next();
-        if (!oldest.done) this.map.delete(oldest.value);
-      }
-      e = { expires: now + this.ttlMs, results: new Array<Finding | undefined>(this.slots) };
+      if (e !== undefined) this.drop(key, e);
+      if (this.map.size >= this.maxEntries) this.evictOldest();
+      e = { expires: now + this.ttlMs, results: new Array<Finding | undefined>(this.slots), bytes: 96 + 2 * key.length + 8 * this.slots };
       this.map.set(key, e);
+      this.used += e.bytes;
     }
     for (const i of indexes) {
       const f = results[i];
-      if (f !== undefined && f.result !== 'tempfail') e.results[i] = f;
+      if (f === undefined || f.result === 'tempfail') continue;
+      const old = e.results[i];
+      const delta = findingBytes(f) - (old === undefined ? 0 : findingBytes(old));
+      e.results[i] = f;
+      e.bytes += delta;
+      this.used += delta;
+    }
+    // The entry just written stays (a single entry over max_bytes is dropped at once).
+    while (this.used > this.maxBytes && this.map.size > 0) {
+      const first = this.map.keys().next().value as string;
+      if (first === key && this.map.size === 1) {
+        this.drop(key, e);
+        this.evictions++;
+        break;
+      }
+      this.evictOldest();
+    }
+  }
+
+  private evictOldest(): void {
+    for (const [k, old] of this.map) {
+      this.drop(k, old);
+      this.evictions++;
+      return;
     }
   }
 
   clear(): void {
     this.map.clear();
+    this.used = 0;
   }
 }
 

@@ -84,6 +84,8 @@ export interface RuntimeSource {
     readonly zonesActive?: number;
   };
   readonly limiter: { stats(): Record<string, number> };
+  /** the decision engine (identity cache sizes); optional for tests */
+  readonly engine?: { stats(): { identityCacheSize?: number; identityCacheBytes?: number } };
 }
 
 /** counters summed over every runtime since start (monotonic across reloads): key -> how to read it */
@@ -208,6 +210,8 @@ export class Metrics {
         ['dns_zones_active', 'Zones with DNS queries in flight or waiting now (dns.max_inflight_per_zone each)', (rt) => rt.dns.zonesActive],
         ['limit_backend_up', '1 when the rate-limit backend is usable (always 1 for memory)', (rt) => rt.limiter.stats()['backend.up']],
         ['limit_keys', 'Rate-limit keys held by the memory backend', (rt) => rt.limiter.stats().keys],
+        ['identity_cache_entries', 'Entries in the identity findings cache (identity_cache.size)', (rt) => rt.engine?.stats().identityCacheSize],
+        ['identity_cache_bytes', 'Estimated bytes held by the identity findings cache (identity_cache.max_bytes)', (rt) => rt.engine?.stats().identityCacheBytes],
       ];
       for (const [name, help, read] of gauges) {
         new Gauge({
