@@ -30,6 +30,9 @@
 //                       from the scheduled arrival (response, resp_p99_ms,
 //                       which includes the wait for a connection). A per-
 //                       second timeline (answered, p99) is in `timeline`.
+//                       Arrivals still waiting 10 s after the schedule ended
+//                       are not sent (`unsent`): a server that cannot keep up
+//                       must not stretch the run without bound.
 //   --mix file:PATH     blocks from a Postfix-format file (e.g. the peer
 //                       bench's requests-mix.txt)
 //
@@ -135,6 +138,8 @@ let fifoHead = 0;
 let scheduled = 0; // arrivals generated so far
 let maxQueue = 0;
 let waited = 0; // arrivals sent more than 2 ms after their time (no idle connection)
+let unsent = 0; // arrivals dropped 10 s after the schedule ended (the server could not keep up)
+const DRAIN_MS = 10_000;
 let nLatency = 0;
 let measuring = false;
 let warmLeft = o.warmup;
@@ -234,7 +239,7 @@ function connect(c) {
 }
 
 const finishedAll = () => (o.perConnection ? conns.every((c) => c.dead || c.sent >= o.perConnection)
-  : o.rate ? scheduled >= capacity || (performance.now() >= deadline && fifoHead >= fifo.length)
+  : o.rate ? (scheduled >= capacity || performance.now() >= deadline) && fifoHead >= fifo.length
     : issued >= o.requests || performance.now() >= deadline);
 
 /** --rate: add the arrivals due by now to the FIFO and hand them to idle connections. */
@@ -262,7 +267,12 @@ function startMeasuring() {
     deadline = t0 + o.durationS * 1000;
     setTimeout(check, o.durationS * 1000 + 5).unref();
   }
-  if (o.rate) { arrivalTimer = setInterval(arrive, 1); arrive(); return; }
+  if (o.rate) {
+    arrivalTimer = setInterval(arrive, 1);
+    setTimeout(() => { unsent += fifo.length - fifoHead; fifoHead = fifo.length; check(); }, o.durationS * 1000 + DRAIN_MS).unref();
+    arrive();
+    return;
+  }
   for (const c of conns) send(c);
 }
 
@@ -302,7 +312,7 @@ function finish(hard = false) {
     const perSec = Array.from({ length: secs }, () => []);
     for (let i = 0; i < nLatency; i++) perSec[Math.min(secs - 1, Math.floor(doneAt[i] / 1000))].push(latency[i]);
     rateOut = {
-      rate: o.rate, scheduled, max_queue: maxQueue, waited_for_connection: waited,
+      rate: o.rate, scheduled, unsent, max_queue: maxQueue, waited_for_connection: waited,
       resp_p50_ms: pct(resp, 0.5), resp_p99_ms: pct(resp, 0.99), resp_max_ms: nLatency ? +resp[nLatency - 1].toFixed(3) : null,
       timeline: perSec.map((xs, s) => { const srt = Float64Array.from(xs).sort(); return { s, answered: xs.length, p99_ms: pct(srt, 0.99) }; }),
     };

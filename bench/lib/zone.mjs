@@ -4,7 +4,8 @@
 // the same world: host records (A/AAAA plus the matching PTR), MX records, a
 // generic dynamic pool 198.51.100.64-127 (dyn-198-51-100-N.dsl.isp.example, both
 // directions, like dnsmasq's synth-domain), a PTR without an address, a null
-// MX, and the local DNSBL/RHSBL entries. Plus the synthetic cold-cache world of
+// MX, SPF records of the good senders' domains, and the local DNSBL/RHSBL
+// entries. Plus the synthetic cold-cache world of
 // lib/mix.mjs (2001:db8:c01d::/48 clients, *.cold.example names).
 //
 // Semantics as dnsmasq with `local=/#/`: a name we do not know is NXDOMAIN;
@@ -64,6 +65,15 @@ mx('nofcrdns.example.org', 'mx.example.org');
 mx('nullmx.example.com', '.', 0); // RFC 7505
 host('mta.listed.example.org', '192.0.2.200');
 mx('listed.example.org', 'mta.listed.example.org');
+// SPF (RFC 7208) for the good senders' domains, as real domains publish it: the
+// daemon judges provider forgery and the MAIL FROM identity on SPF. gmail.com
+// redirects to _spf.google.com as the real one does; 203.0.113.40/29 stands for
+// Google's outbound ranges (mail-sor-f41 is in it, the forger 192.0.2.99 is not).
+add('gmail.com', 'TXT', 'v=spf1 redirect=_spf.google.com');
+add('_spf.google.com', 'TXT', 'v=spf1 ip4:203.0.113.40/29 ~all');
+add('example.net', 'TXT', 'v=spf1 ip4:203.0.113.5 ip6:2001:db8:25::10 -all');
+add('shop.example.org', 'TXT', 'v=spf1 ip4:203.0.113.20 -all');
+add('lists.example.com', 'TXT', 'v=spf1 ip4:198.51.100.25 -all');
 // local DNSBL / RHSBL (only the peers query them)
 add('200.2.0.192.dnsbl.bench.test', 'A', '127.0.0.2');
 add('200.2.0.192.dnsbl.bench.test', 'TXT', 'listed in the local bench DNSBL');
@@ -89,6 +99,7 @@ const COLD_CLIENT_NIBBLES = expand6(COLD_CLIENT_PREFIX).slice(0, 12); // 2001:0d
 const COLD_MX_ADDR = (n) => COLD_MX_PREFIX + (n >>> 16 ? `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}` : n.toString(16));
 const COLD_CLIENT_ADDR = (n) => COLD_CLIENT_PREFIX + (n >>> 16 ? `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}` : n.toString(16));
 const COLD_NAME = /^(h|mx\.d|d)([0-9a-f]{1,8})\.cold\.example$/;
+const COLD_SPF = `v=spf1 ip6:${COLD_CLIENT_PREFIX}/48 -all`;
 
 function coldLookup(name) {
   if (name.endsWith('.ip6.arpa')) {
@@ -102,7 +113,8 @@ function coldLookup(name) {
   if (!m) return null;
   const n = parseInt(m[2], 16);
   if (m[1] === 'h') return { AAAA: [COLD_CLIENT_ADDR(n)] };
-  if (m[1] === 'd') return { MX: [{ preference: 10, exchange: `mx.d${m[2]}.cold.example` }] };
+  // the sender domain: its MX, and SPF naming the cold clients' network (so a good identity passes SPF)
+  if (m[1] === 'd') return { MX: [{ preference: 10, exchange: `mx.d${m[2]}.cold.example` }], TXT: [COLD_SPF] };
   return { AAAA: [COLD_MX_ADDR(n)] };
 }
 
