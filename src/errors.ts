@@ -28,6 +28,7 @@ export const ErrorCodes = {
   PI_PROTO_NO_EQUALS: { text: 'a request line has no "=" or an empty name', level: 'warn', effect: 'no reply; the connection is closed' },
   PI_PROTO_BAD_REQUEST_TYPE: { text: 'request= is missing or is not smtpd_access_policy', level: 'warn', effect: 'no reply; the connection is closed' },
   PI_PROTO_NUL_BYTE: { text: 'a request contains a NUL byte', level: 'warn', effect: 'no reply; the connection is closed' },
+  PI_PROTO_PIPELINE_OVERFLOW: { text: 'a client sent more than 256 KiB while its request was being decided (Postfix sends one request and waits)', level: 'warn', effect: 'no reply to the unread requests; the connection is closed' },
   PI_PROTO_UNKNOWN_STATE: { text: 'protocol_state is not one Postfix documents', level: 'warn', effect: 'answered DUNNO; the connection stays open' },
   PI_PROTO_UNSAFE_ACTION: { text: 'an action that Postfix would read as OK (empty, bare code, OK not allowed) was about to be sent', level: 'error', effect: 'DUNNO is sent instead' },
   // --- server ----------------------------------------------------------------

@@ -51,6 +51,8 @@ export class PolicyParser {
   private nAttrs = 0;
   private reqSize = 0;
   private highBytes = false;
+  /** true: `buf` holds complete lines not parsed yet (the caller asked for no more requests) */
+  private holding = false;
   private error: ErrorCode | null = null;
 
   constructor(private readonly limits: ParserLimits = DEFAULT_PARSER_LIMITS) {}
@@ -60,18 +62,47 @@ export class PolicyParser {
     return this.nAttrs > 0 || this.buf.length > 0;
   }
 
+  /** bytes received but not yet parsed (held after a request ended, see `feed`'s `max`) */
+  get held(): number {
+    return this.holding ? this.buf.length : 0;
+  }
+
   /**
-   * Consume a latin1-decoded chunk; push each complete request onto `out`.
+   * Consume a latin1-decoded chunk; push each complete request onto `out`,
+   * at most `max` of them: once `max` requests are out, the rest of the input
+   * is kept unparsed (`held`) until the next call, which may pass '' to go on.
    * Returns null, or the code of the protocol error that stopped the parser.
    */
-  feed(chunk: string, out: Attrs[]): ErrorCode | null {
+  feed(chunk: string, out: Attrs[], max = Infinity): ErrorCode | null {
     if (this.error !== null) return this.error;
+    if (max <= 0) {
+      // Hold the bytes as they are; `buf` always starts at a line start, so the
+      // next call parses them from there.
+      if (chunk.length > 0) {
+        this.buf += chunk;
+        this.holding = true;
+      }
+      return null;
+    }
+    if (this.holding) {
+      // Go on with what was held, then the new chunk (in arrival order).
+      const held = this.buf;
+      this.buf = '';
+      this.holding = false;
+      return this.feed(held + chunk, out, max);
+    }
     const nul = chunk.indexOf('\0');
     if (nul !== -1) {
       // Requests completed before the NUL are still delivered, as they would be
       // had the NUL arrived in a later chunk: the outcome must not depend on the split.
-      const before = nul > 0 ? this.feed(chunk.slice(0, nul), out) : null;
-      return before ?? this.fail('PI_PROTO_NUL_BYTE');
+      const before = nul > 0 ? this.feed(chunk.slice(0, nul), out, max) : null;
+      if (before !== null) return before;
+      if (this.holding) {
+        // still deciding earlier requests: the error comes when the parser reaches it
+        this.buf += '\0';
+        return null;
+      }
+      return this.fail('PI_PROTO_NUL_BYTE');
     }
     // Only scan for high bytes while the request has none yet: one regex test per chunk.
     if (!this.highBytes && HIGH_BYTE.test(chunk)) this.highBytes = true;
@@ -95,6 +126,13 @@ export class PolicyParser {
           this.attrs = Object.create(null);
           this.nAttrs = 0;
           this.reqSize = 0;
+          if (--max <= 0 && nl + 1 < buf.length) {
+            // Enough for now: keep the rest unparsed (no request objects pile up
+            // while the caller decides; its size is what the transport read).
+            this.buf = buf.slice(nl + 1);
+            this.holding = true;
+            return null;
+          }
         }
         start = nl + 1;
         continue;
@@ -120,6 +158,7 @@ export class PolicyParser {
   private fail(code: ErrorCode): ErrorCode {
     this.error = code;
     this.buf = '';
+    this.holding = false;
     this.attrs = Object.create(null);
     return code;
   }

@@ -212,6 +212,9 @@ function startStdio(getContext: () => ServerContext, onEnd: () => void): Session
       end: () => {
         out.end(() => onEnd());
       },
+      // one request at a time, as on sockets (Postfix's spawn client never pipelines)
+      pause: () => process.stdin.pause(),
+      resume: () => process.stdin.resume(),
     },
     'stdio',
   );

@@ -7,7 +7,8 @@
  * Every connection gets: latin1 decoding (byte-exact limits, see parser.ts),
  * TCP_NODELAY (one small answer per request: Nagle would add up to 40 ms),
  * an idle timeout, a peer allowlist check (inet only), a global connection
- * cap, and read backpressure when the client does not read its answers.
+ * cap, no reading while its request is decided (one request at a time), and
+ * read backpressure when the client does not read its answers.
  *
  * What can go wrong: listen errors reject `openListeners` with
  * PI_SERVER_LISTEN_FAILED (the caller exits non-zero); a stale socket file is
@@ -38,8 +39,13 @@ export interface ListenerSet {
   stopAccepting(): Promise<void>;
 }
 
-/** Write buffer size above which we stop reading from a client that does not read. */
-const HIGH_WATER = 1 << 20;
+/**
+ * Unsent answer bytes above which we stop reading from a client that does not
+ * read its answers. One answer is at most a few hundred bytes and Postfix reads
+ * each before it sends the next request, so 64 KiB is never reached by Postfix;
+ * the kernel's socket buffer comes on top.
+ */
+export const MAX_UNSENT_BYTES = 64 << 10;
 
 export function attachSocket(
   sock: net.Socket,
@@ -63,17 +69,28 @@ export function attachSocket(
   }
   sock.setEncoding('latin1');
   if (isTcp) sock.setNoDelay(true);
+  // Reading stops for two reasons, each lifted on its own: a request is being
+  // decided (the session), or answers are not being read (write backpressure).
+  let deciding = false;
+  let unread = false;
+  const gate = () => {
+    if (deciding || unread) sock.pause();
+    else sock.resume();
+  };
   const session = new Session(
     getContext,
     {
       write: (s) => {
-        if (!sock.write(s) && sock.writableLength > HIGH_WATER) {
-          // The client pipelines without reading answers: stop reading until it catches up.
-          sock.pause();
-          sock.once('drain', () => sock.resume());
+        if (!sock.write(s) && sock.writableLength > MAX_UNSENT_BYTES && !unread) {
+          // The client sends without reading answers: stop reading until it catches up.
+          unread = true;
+          gate();
+          sock.once('drain', () => { unread = false; gate(); });
         }
       },
       end: () => sock.end(),
+      pause: () => { deciding = true; gate(); },
+      resume: () => { deciding = false; gate(); },
     },
     peer,
   );

@@ -5,7 +5,10 @@
  * bytes in with `receive` and gives the session a Sink to write answers to and
  * to close. The session parses requests (protocol/parser.ts), asks the current
  * Decider for each one strictly in arrival order (Postfix sends one request
- * and waits, but a pipelining client must still get answers in order), writes
+ * and waits, but a pipelining client must still get answers in order), one
+ * at a time: while a request is decided the transport is paused and further
+ * input stays unparsed in the parser (at most MAX_HELD_BYTES), so no queue of
+ * parsed requests exists whatever the client sends. It writes
  * `action=...` through the safe encoder, and reports every decision to the
  * daemon (one log line, metrics).
  *
@@ -30,7 +33,19 @@ export interface Sink {
   write(data: string): void;
   /** close gracefully after pending writes */
   end(): void;
+  /** stop reading the client (a request is being decided) */
+  pause?(): void;
+  /** read again */
+  resume?(): void;
 }
+
+/**
+ * Bytes a connection may send while its request is being decided (Postfix
+ * never does: it waits for each answer). The transport stops reading at once,
+ * so this only bounds what one read() had already brought in; a transport that
+ * cannot pause and a client that keeps going get PI_PROTO_PIPELINE_OVERFLOW.
+ */
+export const MAX_HELD_BYTES = 256 << 10;
 
 /** What the daemon shares with every session; replaced as a whole on reload. */
 export interface ServerContext {
@@ -52,8 +67,10 @@ const UNKNOWN_STATE_DECISION = (state: string): Decision => ({
 
 export class Session {
   private readonly parser: PolicyParser;
+  /** the parsed request waiting to be decided: never more than one */
   private readonly queue: Attrs[] = [];
   private busy = false;
+  private paused = false;
   private closing = false;
   private closed = false;
   readonly conn: ConnState;
@@ -76,14 +93,36 @@ export class Session {
     return !this.busy && this.queue.length === 0 && !this.parser.partial;
   }
 
+  /** bytes received and not parsed yet (held while a request is decided) */
+  get heldBytes(): number {
+    return this.parser.held;
+  }
+
+  /** parsed requests waiting (0 or 1) */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   receive(chunk: string): void {
     if (this.closed || this.closing) return;
-    const err = this.parser.feed(chunk, this.queue);
-    if (err !== null) {
-      this.getContext().onProtocolError(err, this.conn.peer);
-      this.closing = true; // answer what was complete, then close; the bad request gets no reply
+    if (this.busy && this.parser.held + chunk.length > MAX_HELD_BYTES) {
+      // The transport was asked to stop reading and the client keeps sending.
+      this.protocolError('PI_PROTO_PIPELINE_OVERFLOW');
+      return;
     }
+    // While busy: max 0, the chunk is only held. Otherwise at most one request comes out.
+    this.parse(chunk);
     if (!this.busy) this.pump();
+  }
+
+  private parse(chunk: string): void {
+    const err = this.parser.feed(chunk, this.queue, this.busy || this.queue.length > 0 ? 0 : 1);
+    if (err !== null) this.protocolError(err);
+  }
+
+  private protocolError(code: ErrorCode): void {
+    this.getContext().onProtocolError(code, this.conn.peer);
+    this.closing = true; // answer what was complete, then close; the bad request gets no reply
   }
 
   /** stop taking requests; close as soon as in-flight work is answered */
@@ -100,6 +139,9 @@ export class Session {
 
   private pump(): void {
     while (!this.closed) {
+      // next request: the parsed one, else one more from the held bytes (a protocol
+      // error found there still closes the connection, after the answers before it)
+      if (this.queue.length === 0 && this.parser.held > 0) this.parse('');
       const attrs = this.queue.shift();
       if (attrs === undefined) break;
       const req = toPolicyRequest(attrs);
@@ -117,8 +159,12 @@ export class Session {
         d = this.failed(ctx, e);
       }
       if (d instanceof Promise) {
-        // Asynchronous decision (DNS): answer when it settles, then continue in order.
+        // Asynchronous decision (DNS): stop reading, answer when it settles, then continue in order.
         this.busy = true;
+        if (!this.paused) {
+          this.paused = true;
+          this.sink.pause?.();
+        }
         d.then(
           (dec) => this.resume(ctx, req, dec, t0),
           (e) => this.resume(ctx, req, this.failed(ctx, e), t0),
@@ -130,6 +176,11 @@ export class Session {
     if (this.closing && !this.closed && this.queue.length === 0) {
       this.closed = true;
       this.sink.end();
+      return;
+    }
+    if (this.paused && !this.closed) {
+      this.paused = false;
+      this.sink.resume?.();
     }
   }
 

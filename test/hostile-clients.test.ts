@@ -1,0 +1,169 @@
+// Hostile policy clients (issue 13, client side): a connection that streams
+// requests without reading answers, local users that are not Postfix, numbers
+// and attributes Postfix cannot send, forged limit keys, secrets in logs,
+// control characters in logged values.
+import t from 'tap';
+import net from 'node:net';
+import { startDaemon } from '../src/server/daemon.js';
+import { Session, MAX_HELD_BYTES, type ServerContext } from '../src/server/session.js';
+import { PolicyParser, DEFAULT_PARSER_LIMITS } from '../src/protocol/parser.js';
+import type { Attrs } from '../src/protocol/request.js';
+import { loadConfigText } from '../src/config/load.js';
+import type { Config } from '../src/config/types.js';
+import type { Decider, Decision } from '../src/policy/types.js';
+import type { PolicyRequest } from '../src/protocol/request.js';
+import { block } from './helpers/policy-client.js';
+import { memoryLogger } from './helpers/log.js';
+
+function config(yaml: string): Config {
+  const r = loadConfigText(yaml, 'test.yaml');
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config;
+}
+
+/** A request of about 64 KB: 8 attributes of 7,900 bytes (under every parser limit). */
+function bigRequest(i: number): string {
+  const attrs: Record<string, string> = { protocol_state: 'RCPT', recipient: `r${i}@example.org` };
+  for (let k = 0; k < 8; k++) attrs[`pad${k}`] = 'x'.repeat(7900);
+  return block(attrs);
+}
+
+/** A decider whose decisions wait until `release()`; counts calls. */
+function gatedDecider(): Decider & { calls: number; release(): void } {
+  const waiting: Array<() => void> = [];
+  let open = false;
+  const d = {
+    calls: 0,
+    decide(req: PolicyRequest): Promise<Decision> {
+      d.calls++;
+      const dec: Decision = { action: { verb: 'WARN', text: `seen ${req.recipient}` }, fired: [], findings: [], summary: '' };
+      if (open) return Promise.resolve(dec);
+      return new Promise((r) => waiting.push(() => r(dec)));
+    },
+    release() {
+      open = true;
+      for (const w of waiting.splice(0)) w();
+    },
+  };
+  return d;
+}
+
+t.test('parser: at most `max` requests come out, the rest is held unparsed', async (t) => {
+  const p = new PolicyParser(DEFAULT_PARSER_LIMITS);
+  const out: Attrs[] = [];
+  const three = [1, 2, 3].map((i) => block({ protocol_state: 'RCPT', recipient: `r${i}` })).join('');
+  t.equal(p.feed(three, out, 1), null);
+  t.equal(out.length, 1, 'one request out');
+  t.ok(p.held > 0, 'the other two are held as bytes');
+  t.equal(p.feed(block({ protocol_state: 'RCPT', recipient: 'r4' }), out, 0), null, 'max 0: only held');
+  t.equal(out.length, 1, 'nothing parsed while the caller is busy');
+  for (let i = 2; i <= 4; i++) {
+    t.equal(p.feed('', out, 1), null);
+    t.equal(out.length, i, `request ${i} out`);
+    t.equal(out[i - 1]!.recipient, `r${i}`, 'in arrival order');
+  }
+  t.equal(p.held, 0, 'nothing left');
+  // a protocol error behind held requests is found when the parser gets there
+  const q = new PolicyParser(DEFAULT_PARSER_LIMITS);
+  const o2: Attrs[] = [];
+  t.equal(q.feed(`${block({ protocol_state: 'RCPT' })}${block({ protocol_state: 'RCPT' })}bad\0line\n`, o2, 1), null);
+  t.equal(o2.length, 1);
+  t.equal(q.feed('', o2, 1), null, 'the second request');
+  t.equal(q.feed('', o2, 1), 'PI_PROTO_NUL_BYTE', 'then the error');
+});
+
+t.test('session: one request decided at a time, reading paused meanwhile, no queue of parsed requests', async (t) => {
+  const decider = gatedDecider();
+  const written: string[] = [];
+  let pauses = 0;
+  let resumes = 0;
+  const errors: string[] = [];
+  const { log } = memoryLogger('silent');
+  const ctx: ServerContext = {
+    decider, parserLimits: DEFAULT_PARSER_LIMITS, allowOk: false, log,
+    onDecision: () => {}, onProtocolError: (c) => errors.push(c),
+  };
+  const s = new Session(() => ctx, { write: (x) => written.push(x), end: () => {}, pause: () => pauses++, resume: () => resumes++ }, 'test');
+  // 100 small requests in one chunk, then more chunks while the first is decided
+  s.receive(Array.from({ length: 100 }, (_, i) => block({ protocol_state: 'RCPT', recipient: `r${i}` })).join(''));
+  for (let i = 100; i < 110; i++) s.receive(block({ protocol_state: 'RCPT', recipient: `r${i}` }));
+  t.equal(decider.calls, 1, 'only the first request is being decided');
+  t.ok(s.queued <= 1, `parsed requests waiting: ${s.queued}`);
+  t.equal(pauses, 1, 'the transport was paused');
+  t.ok(s.heldBytes > 0 && s.heldBytes <= MAX_HELD_BYTES, `held bytes bounded (${s.heldBytes})`);
+  decider.release();
+  for (let i = 0; i < 50 && written.length < 110; i++) await new Promise((r) => setImmediate(r));
+  t.equal(written.length, 110, 'every request answered');
+  t.same(written.slice(0, 3), ['action=WARN seen r0\n\n', 'action=WARN seen r1\n\n', 'action=WARN seen r2\n\n'], 'in order');
+  t.equal(written[109], 'action=WARN seen r109\n\n');
+  t.ok(resumes >= 1, 'reading resumed once idle');
+  t.same(errors, []);
+});
+
+t.test('session: a transport that cannot pause and a client that keeps sending is cut at MAX_HELD_BYTES', async (t) => {
+  const decider = gatedDecider();
+  const errors: string[] = [];
+  let ended = false;
+  const { log } = memoryLogger('silent');
+  const ctx: ServerContext = {
+    decider, parserLimits: DEFAULT_PARSER_LIMITS, allowOk: false, log,
+    onDecision: () => {}, onProtocolError: (c) => errors.push(c),
+  };
+  const s = new Session(() => ctx, { write: () => {}, end: () => { ended = true; } }, 'test');
+  for (let i = 0; i < 10 && errors.length === 0; i++) s.receive(bigRequest(i));
+  t.same(errors, ['PI_PROTO_PIPELINE_OVERFLOW'], 'coded protocol error');
+  t.ok(s.heldBytes <= MAX_HELD_BYTES, `held ${s.heldBytes} <= ${MAX_HELD_BYTES}`);
+  t.equal(decider.calls, 1);
+  decider.release();
+  for (let i = 0; i < 20 && !ended; i++) await new Promise((r) => setImmediate(r));
+  t.ok(ended, 'closed after answering the request in progress');
+});
+
+t.test('TCP: a client streaming 64 KB requests without reading answers, while the first waits', async (t) => {
+  const decider = gatedDecider();
+  const { log } = memoryLogger('warn');
+  const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider });
+  t.teardown(() => d.shutdown());
+  const port = Number(d.addresses()[0]!.split(':').pop());
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.pause(); // never reads an answer
+  let written = 0;
+  let n = 0;
+  const deadline = Date.now() + 1500;
+  // write until the kernel and our buffers are full (bounded by time and count)
+  while (Date.now() < deadline && n < 2000) {
+    const req = bigRequest(n++);
+    written += req.length;
+    if (!sock.write(req)) {
+      const drained = await Promise.race([new Promise((r) => sock.once('drain', () => r(true))), new Promise((r) => setTimeout(() => r(false), 300))]);
+      if (!drained) break;
+    }
+  }
+  t.equal(decider.calls, 1, 'the daemon decides one request at a time');
+  t.ok(written < 64 * (1 << 20), `the client could write only ${(written / 1048576).toFixed(1)} MiB before it was stopped (socket buffers)`);
+  t.equal(d.openConnections(), 1);
+  decider.release();
+  sock.resume();
+  // every request the client sent is answered in order once it reads again
+  const want = n;
+  let got = 0;
+  let buf = '';
+  let inOrder = true;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${got}/${want} answers`)), 20_000);
+    sock.setEncoding('latin1');
+    sock.on('data', (c: string) => {
+      buf += c;
+      let i: number;
+      while ((i = buf.indexOf('\n\n')) !== -1) {
+        if (buf.slice(0, i) !== `action=WARN seen r${got}@example.org`) inOrder = false;
+        buf = buf.slice(i + 2);
+        if (++got === want) { clearTimeout(timer); resolve(); }
+      }
+    });
+  });
+  t.equal(got, want, `all ${want} answered`);
+  t.ok(inOrder, 'in order');
+  sock.destroy();
+});
