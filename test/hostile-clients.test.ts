@@ -4,13 +4,21 @@
 // control characters in logged values.
 import t from 'tap';
 import net from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../src/log/logger.js';
+import { dunnoDecider } from '../src/engine/dunno.js';
+import { keyOf, HASHED_KEY_PREFIX } from '../src/limits/keys.js';
+import { identityOf } from '../src/net/identity.js';
+import { toPolicyRequest } from '../src/protocol/request.js';
 import { startDaemon } from '../src/server/daemon.js';
 import { Session, MAX_HELD_BYTES, type ServerContext } from '../src/server/session.js';
 import { PolicyParser, DEFAULT_PARSER_LIMITS } from '../src/protocol/parser.js';
 import type { Attrs } from '../src/protocol/request.js';
 import { loadConfigText } from '../src/config/load.js';
 import type { Config } from '../src/config/types.js';
-import type { Decider, Decision } from '../src/policy/types.js';
+import type { Decider, Decision } from '../src/engine/types.js';
 import type { PolicyRequest } from '../src/protocol/request.js';
 import { block } from './helpers/policy-client.js';
 import { memoryLogger } from './helpers/log.js';
@@ -166,4 +174,59 @@ t.test('TCP: a client streaming 64 KB requests without reading answers, while th
   t.equal(got, want, `all ${want} answered`);
   t.ok(inOrder, 'in order');
   sock.destroy();
+});
+
+t.test('logged values: bidi controls, line separators, DEL and C0/C1 controls escaped; values cut', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-hostile-log-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const format of ['json', 'text'] as const) {
+    const file = join(dir, `${format}.log`);
+    const log = createLogger({ level: 'info', destination: file, sync: true, format });
+    const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider: dunnoDecider });
+    const port = Number(d.addresses()[0]!.split(':').pop());
+    const evil = 'moc.elpmaxe\u202e\u2066\u2028\u2029\x7f\x85\x9b[31m';
+    // a 32 KB request of control characters: four 8,000-byte values (under max_line_length)
+    const ctl = Array.from({ length: 8000 }, (_, i) => String.fromCharCode(1 + (i % 8))).join('');
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const body = block({ protocol_state: 'RCPT', client_address: '203.0.113.9', helo_name: evil, sender: `a${evil}@example.org`, recipient: 'b@example.org' })
+      + block({ protocol_state: 'RCPT', client_address: '203.0.113.9', helo_name: ctl, sender: ctl, recipient: ctl, client_name: ctl });
+    sock.write(Buffer.from(body, 'utf8'));
+    let answers = '';
+    sock.setEncoding('latin1');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answers')), 5000);
+      sock.on('data', (c: string) => { answers += c; if (answers.split('\n\n').length > 2) { clearTimeout(timer); resolve(); } });
+    });
+    sock.destroy();
+    await d.shutdown();
+    const text = readFileSync(file, 'utf8');
+    const decisions = text.split('\n').filter((l) => l.includes('decision'));
+    t.equal(decisions.length, 2, `${format}: two decision lines`);
+    for (const l of decisions) {
+      t.notMatch(l, /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/, `${format}: no raw control, separator or bidi character`);
+    }
+    t.match(decisions[0]!, /u202e/, `${format}: U+202E shown as an escape`);
+    const big = Buffer.byteLength(decisions[1]!);
+    t.ok(big < 16 * 1024, `${format}: the 32 KB control-character request logs ${big} bytes (< 16 KiB)`);
+    t.match(decisions[1]!, /\+7744 chars/, `${format}: the cut is counted`);
+  }
+});
+
+t.test('limit keys: a plain key can never equal a hashed one', async (t) => {
+  const bits = { ipv4: 24, ipv6: 64 };
+  const key = (attrs: Parameters<typeof keyOf>[0], a: Record<string, string>) => {
+    const r = toPolicyRequest({ request: 'smtpd_access_policy', protocol_state: 'RCPT', client_address: '203.0.113.5', ...a });
+    return keyOf(attrs, r, identityOf(r), bits);
+  };
+  const victim = key(['sender'], { sender: `${'v'.repeat(300)}@example.net` })!;
+  t.ok(victim.startsWith(HASHED_KEY_PREFIX), 'a long key is hashed');
+  const hex = victim.slice(HASHED_KEY_PREFIX.length);
+  for (const forged of [victim, `sha256:${hex}`, `%sha256:${hex}`, `%25sha256:${hex}`]) {
+    for (const attr of ['sasl_username', 'sender', 'helo_name'] as const) {
+      const k = key([attr], { [attr]: forged });
+      t.not(k, victim, `${attr}=${forged.slice(0, 12)}... does not land on the victim's counter`);
+    }
+  }
+  t.equal(key(['sasl_username'], { sasl_username: `%sha256:${hex}` }), `%25sha256:${hex}`, 'the "%" of a plain value is escaped');
 });

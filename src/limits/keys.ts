@@ -9,7 +9,8 @@
  * sender and sasl_username lower case (a limit may be stricter, never looser,
  * than the account system's own case rules). A composite key joins its parts
  * with "|" after escaping "%" and "|", so no two tuples share a key; a key
- * longer than MAX_KEY_TEXT is replaced by its SHA-256 (bounded Redis keys).
+ * longer than MAX_KEY_TEXT is replaced by "%sha256:" and its SHA-256 (bounded
+ * Redis keys), a form no plain key can take (it starts with a bare "%").
  *
  * What can go wrong: a request without the attribute (no SASL login, null
  * sender, no HELO, unparsable client address) has no key: the rule does not
@@ -23,6 +24,13 @@ import type { PolicyRequest } from '../protocol/request.js';
 import type { KeyAttr, Selector } from './config.js';
 
 export const MAX_KEY_TEXT = 200;
+
+/**
+ * Hashed keys start with "%": a plain key never does (escapePart turns every
+ * "%" of a value into "%25", and "%" is always followed by 25 or 7C), so no
+ * client can send a value whose key equals someone else's hashed key.
+ */
+export const HASHED_KEY_PREFIX = '%sha256:';
 
 export interface NetworkBits {
   readonly ipv4: number;
@@ -81,7 +89,7 @@ export function keyOf(attrs: readonly KeyAttr[], req: PolicyRequest, id: Identit
       key += i === 0 ? escapePart(v) : `|${escapePart(v)}`;
     }
   }
-  return key.length > MAX_KEY_TEXT ? `sha256:${createHash('sha256').update(key).digest('hex')}` : key;
+  return key.length > MAX_KEY_TEXT ? `${HASHED_KEY_PREFIX}${createHash('sha256').update(key).digest('hex')}` : key;
 }
 
 /** A compiled only/except block. */

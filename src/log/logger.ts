@@ -22,6 +22,7 @@
  * reports it and exits 78 (config error). A reopen that fails keeps writing to
  * the file open before and returns the error (the caller logs PI_LOG_REOPEN_FAILED).
  */
+import { escapeLogObject, cutLogObject } from './escape.js';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { fstatSync, openSync, closeSync } from 'node:fs';
 import { jsonLineToText } from './text.js';
@@ -130,7 +131,8 @@ export function createLogger(opts: LoggerOptions): Logger {
         : {},
       // numeric epoch ms is the cheapest timestamp pino can write; journald adds its own
       timestamp: pino.stdTimeFunctions.epochTime,
-      formatters: { level: (label) => ({ level: label }) },
+      // every value a client controls is cut and escaped before it reaches the line (./escape.ts)
+      formatters: { level: (label) => ({ level: label }), log: opts.format === 'text' ? cutLogObject : escapeLogObject },
     },
     out,
   );
