@@ -17,6 +17,9 @@
 //                --baseline-desc TEXT says what it is in the report
 //   --node-args "FLAGS": the daemon's Node flags (default: production's, src/cli.ts NODE_FLAGS)
 //   --sustained-s N: length of the sustained cold phase (default 60)
+//   --peers-from DIR: put the peer run of an earlier bench run (DIR/extra.json)
+//                into this report (the peer run takes long; the report says
+//                when it ran)
 //   --semi LIST: the --max-semi-space-size values (MiB) the semispace phase
 //                compares; "default" = no flag (V8's own default)
 //
@@ -34,8 +37,9 @@
 // getrusage at exit, (2N − N) / N; the least noisy figure on a shared
 // machine, for A/B of hot-path changes), profile (--full: node --cpu-prof of the daemon under
 // 64-connection load, top self-time functions), semispace (--full: the
-// daemon under --max-semi-space-size=N for each N, warm at 64 connections
-// and a 20 s sustained cold run each), peers (--full, root: the peer harness
+// daemon under --max-semi-space-size=N for each N: CPU per request through
+// stdio, warm at 64 connections, then 1,000 connections (peak RSS), and a
+// 20 s sustained cold run each), peers (--full, root: the peer harness
 // in bench/peers/ with this daemon as a custom target, same dnsmasq).
 //
 // Output: DIR (default /tmp/policyd-identity-bench/<date>) gets
@@ -408,6 +412,8 @@ async function phaseSemispace(dns) {
         const cfg = writeConfig(`semi${v}`);
         const d = await startDaemon({ cli: CLI, nodeArgs: flagsOf(v), ...cfg, dns: dns.server, label });
         await measure(dns, d, 'semispace', 64, { rep, variant: v });
+        // then 1,000 connections on the same daemon: the peak RSS the young generation's size costs
+        await measure(dns, d, 'semispace-c1000', 1000, { perConnection: S.c1000PerConn, warmup: 2000, resetHwm: false, rep, variant: v });
         await stopDaemon(d, 'semispace');
         const dc = await startDaemon({ cli: CLI, nodeArgs: flagsOf(v), ...cfg, dns: sdns.server, label });
         const r = await measure(sdns, dc, 'semispace-cold', S.sustained.conns, { mix: 'cold-good', warmup: 0, rate: S.sustained.rate,
@@ -549,6 +555,14 @@ try {
   say(`FAILED: ${e.stack ?? e}`);
 }
 await dns.stop();
+if (value('--peers-from') && !PHASES.includes('peers')) {
+  const from = path.resolve(value('--peers-from'), 'extra.json');
+  try {
+    extra.peers = { ...JSON.parse(fs.readFileSync(from, 'utf8')).peers, from };
+  } catch (e) {
+    say(`--peers-from: ${from}: ${e.message}`);
+  }
+}
 if (!failed && PHASES.includes('peers')) {
   try {
     extra.peers = await runPeers({ out: path.join(OUT, 'peers'), say });

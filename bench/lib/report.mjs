@@ -287,21 +287,22 @@ export function renderReport({ meta, records, extra, identities }) {
   }
 
   // ---- semi-space A/B ----
-  const semi = records.filter((r) => r.phase === 'semispace' || r.phase === 'semispace-cold');
+  const semi = records.filter((r) => r.phase === 'semispace' || r.phase === 'semispace-cold' || r.phase === 'semispace-c1000');
   if (semi.length) {
     const vals = [...new Set(semi.map((r) => r.variant))];
     p('## `--max-semi-space-size` A/B');
     p();
-    p('One daemon per value (MiB; "default" = no flag, V8\'s own sizing), runs interleaved (the order reversed on the second repetition): warm mix at 64 connections, then a fresh daemon under the sustained cold load for a shorter run. Medians over the repetitions.');
+    p('One daemon per value (MiB; "default" = no flag, V8\'s own sizing), runs interleaved (the order reversed on the second repetition): CPU per request through `serve --stdio` (as in the stdio table), the warm mix at 64 connections, then 1,000 connections on the same daemon (peak RSS over its life), then a fresh daemon under the sustained cold load for a shorter run. Medians over the repetitions.');
     p();
-    p('| value | stdio CPU µs/req (min / median) | warm req/s | warm p99 ms | warm CPU µs/req | warm peak RSS MiB | cold CPU µs/identity | cold p99 ms | cold peak RSS MiB | cold RSS end MiB | runs (noisy) |');
-    p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    p('| value | stdio CPU µs/req (min / median) | warm req/s | warm p99 ms | warm CPU µs/req | warm peak RSS MiB | 1,000 conns peak RSS MiB | cold CPU µs/identity | cold p99 ms | cold peak RSS MiB | cold RSS end MiB | runs (noisy) |');
+    p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const v of vals) {
       const w = semi.filter((r) => r.phase === 'semispace' && r.variant === v);
       const c = semi.filter((r) => r.phase === 'semispace-cold' && r.variant === v);
       const s = records.filter((r) => r.phase === 'semispace-stdio' && r.variant === v).map((r) => r.cpu_ms_per_req).sort((a, b) => a - b);
+      const k = semi.filter((r) => r.phase === 'semispace-c1000' && r.variant === v);
       const m = (rs, k) => median(rs.map((r) => r[k]));
-      p(`| ${v} | ${s.length ? `${us(s[0])} / ${us(median(s))}` : '–'} | ${f(m(w, 'req_per_s'))} | ${f(m(w, 'p99_ms'), 2)} | ${us(m(w, 'cpu_ms_per_req'))} | ${f(m(w, 'hwm_mib'), 1)} | ${us(m(c, 'cpu_ms_per_req'))} | ${f(m(c, 'p99_ms'), 1)} | ${f(m(c, 'hwm_mib'), 1)} | ${f(m(c, 'rss_mib'), 1)} | ${w.length + c.length + s.length} (${[...w, ...c].filter((r) => r.noisy).length}) |`);
+      p(`| ${v} | ${s.length ? `${us(s[0])} / ${us(median(s))}` : '–'} | ${f(m(w, 'req_per_s'))} | ${f(m(w, 'p99_ms'), 2)} | ${us(m(w, 'cpu_ms_per_req'))} | ${f(m(w, 'hwm_mib'), 1)} | ${f(m(k, 'hwm_mib'), 1)} | ${us(m(c, 'cpu_ms_per_req'))} | ${f(m(c, 'p99_ms'), 1)} | ${f(m(c, 'hwm_mib'), 1)} | ${f(m(c, 'rss_mib'), 1)} | ${w.length + c.length + k.length + s.length} (${[...w, ...c, ...k].filter((r) => r.noisy).length}) |`);
     }
     p();
   }
@@ -315,6 +316,8 @@ export function renderReport({ meta, records, extra, identities }) {
       p();
     } else {
       const pe = extra.peers;
+      if (pe.from) p(`This peer run was made separately${pe.date ? ` on ${pe.date}` : ''} (\`${pe.from}\`) with the same build and merged into this report (\`--peers-from\`).`);
+      if (pe.from) p();
       p(`Measured with the peer harness (\`bench/peers/run-peer-bench.sh\`, CONNS="${pe.env.CONNS}", REPS=${pe.env.REPS}, ${pe.env.DURATION_S} s or ${pe.env.REQUESTS ?? 20000} requests per run, whichever first) in a network namespace with only \`lo\`, dnsmasq serving the same identities on 127.0.0.1:53, its load generator (policyload: the same Postfix-like closed loop, new \`instance\`/\`client_port\` per request), CPU from cpuacct cgroups (whole process trees). This daemon ran there as \`custom:policyd-identity\` with the bench config (info log to a file). Peer configurations and method: bench/peers/README.md.`);
       p();
       p('```');
