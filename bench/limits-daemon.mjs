@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import { LAB_IDENTITY_YAML } from './lib/lab-networks.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -67,7 +68,7 @@ const RULES = `  rules:
 async function run(name, limitsYaml) {
   const port = await freePort();
   const cfg = join(dir, `${name}.yaml`);
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:${port}]\nlog: { level: info, destination: ${join(dir, name + '.log')} }\ndns: { servers: ["127.0.0.1:${dnsPort}"] }\n${limitsYaml}\n`);
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:${port}]\nlog: { level: info, destination: ${join(dir, name + '.log')} }\ndns: { servers: ["127.0.0.1:${dnsPort}"] }\n${LAB_IDENTITY_YAML}${limitsYaml}\n`);
   const d = spawn(process.execPath, ['--max-semi-space-size=4', join(ROOT, 'dist', 'cli.js'), 'serve', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   d.stderr.on('data', (x) => (err += x));

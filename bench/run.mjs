@@ -66,6 +66,7 @@ import { identityTemplates, IDENTITIES, fillTemplate, coldRequest, mixTemplates 
 import { topSelf, formatTop } from './lib/profile.mjs';
 import { runPeers } from './lib/peers.mjs';
 import { renderReport } from './lib/report.mjs';
+import { LAB_IDENTITY_YAML } from './lib/lab-networks.mjs';
 
 // ---- options ---------------------------------------------------------------------
 const argv = process.argv.slice(2);
@@ -117,7 +118,7 @@ if (!fs.existsSync(CLI)) { say(`${CLI} missing: run \`npm run build\` (npm run b
 function writeConfig(name, { workers = 1 } = {}) {
   const file = path.join(OUT, `${name}.yaml`);
   fs.writeFileSync(file, [
-    `# bench config (${name}): defaults, except the log goes to a file`,
+    `# bench config (${name}): defaults, except the log goes to a file and the lab's addresses count as public`,
     `workers: ${workers}`,
     // the bench's identities use the documentation ranges (RFC 5737, RFC 3849): say they
     // are public here rather than rely on the default of identity.public_networks
@@ -126,7 +127,7 @@ function writeConfig(name, { workers = 1 } = {}) {
     'log:',
     '  level: info',
     `  destination: ${path.join(OUT, `${name}.log`)}`,
-    '',
+    LAB_IDENTITY_YAML,
   ].join('\n'));
   return { config: file, logFile: path.join(OUT, `${name}.log`) };
 }

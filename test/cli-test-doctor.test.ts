@@ -9,6 +9,13 @@ import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { PolicyClient, block } from './helpers/policy-client.js';
 import { DaemonProcess, runCli } from './helpers/daemon-process.js';
 import { BIG_MAILHOSTS } from '../src/doctor/fixes.js';
+import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
+
+/** The test addresses are documentation ranges: the lab config declares them public. */
+const LAB_DIR = mkdtempSync(join(tmpdir(), 'pi-lab-'));
+t.teardown(() => rmSync(LAB_DIR, { recursive: true, force: true }));
+const LAB_CFG = join(LAB_DIR, 'lab.yaml');
+writeFileSync(LAB_CFG, LAB_IDENTITY_YAML);
 
 /**
  * One zone for every case:
@@ -50,7 +57,7 @@ const GOOD = ['--client', '203.0.113.5', '--helo', 'mail.example.net', '--sender
 
 t.test('test: flags -> the action Postfix gets and one row per check with the DNS answers seen', async (t) => {
   const dns = await dnsP;
-  const r = await runCli(['test', '--dns', dns.server, ...GOOD]);
+  const r = await runCli(['test', '--config', LAB_CFG, '--dns', dns.server, ...GOOD]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^Postfix gets: action=DUNNO$/m);
   t.match(r.stdout, /^CHECK\s+RESULT\s+ACTION\s+EFFECT\s+REASON$/m, 'a table');
@@ -62,7 +69,7 @@ t.test('test: flags -> the action Postfix gets and one row per check with the DN
 
 t.test('test: no HELO -> refused, and the table says which check decided', async (t) => {
   const dns = await dnsP;
-  const r = await runCli(['test', '--dns', dns.server, '--client', '203.0.113.5', '--sender', 'a@example.net', '--state', 'rcpt']);
+  const r = await runCli(['test', '--config', LAB_CFG, '--dns', dns.server, '--client', '203.0.113.5', '--sender', 'a@example.net', '--state', 'rcpt']);
   t.equal(r.code, 0);
   t.match(r.stdout, /^Postfix gets: action=(REJECT|5\d\d) /m);
   t.match(r.stdout, /^helo_missing\s+fail\s+\S+.*decides/m);
@@ -71,7 +78,7 @@ t.test('test: no HELO -> refused, and the table says which check decided', async
 t.test('test: a request block on stdin gives the same answer as the flags; --json', async (t) => {
   const dns = await dnsP;
   const stdin = block({ protocol_state: 'RCPT', client_address: '203.0.113.5', client_name: 'mail.example.net', helo_name: 'mail.example.net', sender: 'a@example.net', recipient: 'b@example.org', instance: 'a1.b2.c3' });
-  const r = await runCli(['test', '--dns', dns.server, '--json'], { stdin });
+  const r = await runCli(['test', '--config', LAB_CFG, '--dns', dns.server, '--json'], { stdin });
   t.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { action: string; answer: string; checks: Array<{ check: string; result: string; reason: string; effect: string }>; request: Record<string, string> };
   t.equal(j.action, 'action=DUNNO');
@@ -81,7 +88,7 @@ t.test('test: a request block on stdin gives the same answer as the flags; --jso
   t.match(fcrdns?.reason, /mail\.example\.net/);
   t.ok(j.checks.length >= 15, 'every registry check has a row');
 
-  const noHelo = await runCli(['test', '--dns', dns.server, '--json'], { stdin: block({ protocol_state: 'RCPT', client_address: '203.0.113.5', helo_name: '', sender: 'a@example.net' }) });
+  const noHelo = await runCli(['test', '--config', LAB_CFG, '--dns', dns.server, '--json'], { stdin: block({ protocol_state: 'RCPT', client_address: '203.0.113.5', helo_name: '', sender: 'a@example.net' }) });
   const jn = JSON.parse(noHelo.stdout) as { action: string; fired: string[] };
   t.match(jn.action, /^action=(REJECT|5\d\d) /);
   t.ok(jn.fired.includes('helo_missing'));
@@ -89,7 +96,7 @@ t.test('test: a request block on stdin gives the same answer as the flags; --jso
 
 t.test('test: DNS trouble gives the on_tempfail answer, never a 5xx', async (t) => {
   const dns = await dnsP;
-  const r = await runCli(['test', '--dns', dns.server, '--json', '--client', '203.0.113.10', '--helo', 'mail.example.net', '--sender', 'a@example.net']);
+  const r = await runCli(['test', '--config', LAB_CFG, '--dns', dns.server, '--json', '--client', '203.0.113.10', '--helo', 'mail.example.net', '--sender', 'a@example.net']);
   t.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { action: string; checks: Array<{ check: string; result: string; reason: string }> };
   t.notMatch(j.action, /^action=(REJECT|5\d\d)/, j.action);
@@ -104,7 +111,7 @@ t.test('test answers exactly like the daemon', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pi-td-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nchecks:\n  rdns_helo_mismatch: {action: reject}\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nchecks:\n  rdns_helo_mismatch: {action: reject}\n`);
   const d = await DaemonProcess.start(['serve', '--config', cfg]);
   t.teardown(() => d.stop());
   const c = await PolicyClient.connect({ port: d.policyPort() });
@@ -149,7 +156,7 @@ interface Report {
 
 async function doctor(ip: string, helo: string, domain: string) {
   const dns = await dnsP;
-  const r = await runCli(['doctor', '--dns', dns.server, '--json', '--ip', ip, '--helo', helo, '--domain', domain]);
+  const r = await runCli(['doctor', '--config', LAB_CFG, '--dns', dns.server, '--json', '--ip', ip, '--helo', helo, '--domain', domain]);
   const report = JSON.parse(r.stdout || '{}') as Report;
   const item = (id: string) => report.items.find((i) => i.id === id)!;
   return { ...r, report, item };
@@ -165,7 +172,7 @@ t.test('doctor: a well-configured server passes everything, exit 0', async (t) =
     ['helo_public', 'pass'], ['helo_resolves', 'pass'], ['ptr_helo', 'pass'], ['sender_mx', 'pass'],
   ]);
   t.equal(report.smarthost, null, 'no smarthost advice when nothing is wrong');
-  const text = await runCli(['doctor', '--dns', dns.server, '--ip', '203.0.113.5', '--helo', 'mail.example.net', '--domain', 'example.net']);
+  const text = await runCli(['doctor', '--config', LAB_CFG, '--dns', dns.server, '--ip', '203.0.113.5', '--helo', 'mail.example.net', '--domain', 'example.net']);
   t.equal(text.code, 0);
   t.match(text.stdout, /^PASS  203\.0\.113\.5 has a PTR \(reverse DNS\) name$/m);
   t.match(text.stdout, /All checks pass\./);
@@ -251,7 +258,7 @@ t.test('doctor: DNS failure is not a verdict: "DNS?" and exit 1', async (t) => {
   t.equal(code, 1);
   t.equal(item('ptr').status, 'tempfail');
   t.match(item('ptr').fix.join('\n'), /run doctor again/);
-  const text = await runCli(['doctor', '--dns', dns.server, '--ip', '203.0.113.10', '--helo', 'mail.example.net', '--domain', 'example.net']);
+  const text = await runCli(['doctor', '--config', LAB_CFG, '--dns', dns.server, '--ip', '203.0.113.10', '--helo', 'mail.example.net', '--domain', 'example.net']);
   t.match(text.stdout, /^DNS\?  203\.0\.113\.10 has a PTR/m);
 });
 

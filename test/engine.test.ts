@@ -9,6 +9,7 @@ import { compileAction, fixLeadingDsn, SEVERITY } from '../src/engine/actions.js
 import { DomainSet, HeloList } from '../src/engine/allowlist.js';
 import { compileTemplate } from '../src/engine/message.js';
 import { defaultConfig, loadConfigText } from '../src/config/load.js';
+import { LAB_IDENTITY_YAML, labPublicNetworks } from './helpers/lab-networks.js';
 import { compileCidrs } from '../src/net/ip.js';
 import { actionText, encodeAction } from '../src/protocol/action.js';
 import { attrsFromBlock, toPolicyRequest, type PolicyRequest } from '../src/protocol/request.js';
@@ -115,7 +116,8 @@ interface ConfigPatch {
 const BASE = (() => {
   const r = defaultConfig();
   if (!r.ok) throw new Error('default config does not load');
-  return r.config;
+  // the test addresses are documentation ranges: a lab declares them public
+  return { ...r.config, identity: { ...r.config.identity, public_networks: labPublicNetworks() } };
 })();
 
 function config(p: ConfigPatch = {}): Config {
@@ -868,7 +870,7 @@ t.test('explain in dry-run shows the enforce answer', async (t) => {
 t.test('a check enabled or re-actioned without a code keeps a fitting default code, silently', async (t) => {
   const { FakeDns } = await import('./helpers/fake-dns.js');
   const r = loadConfigText(
-    'checks:\n  client_not_sender_mx: { action: reject }\n  rdns_missing: { action: disconnect }\n  helo_not_fqdn: { action: hold }\n  sender_domain_unknown: { action: discard }\n',
+    LAB_IDENTITY_YAML + 'checks:\n  client_not_sender_mx: { action: reject }\n  rdns_missing: { action: disconnect }\n  helo_not_fqdn: { action: hold }\n  sender_domain_unknown: { action: discard }\n',
     'x.yaml',
   );
   t.ok(r.ok);

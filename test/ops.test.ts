@@ -18,6 +18,7 @@ import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { PolicyClient, block } from './helpers/policy-client.js';
 import { DaemonProcess, CLI, scrape, sample, sumOf, parseExposition } from './helpers/daemon-process.js';
 import { memoryLogger } from './helpers/log.js';
+import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
 import { version } from '../src/cli/version.js';
 
 const NO_DECISION: Decision = { action: { verb: 'DUNNO' }, fired: [], findings: [], summary: '' };
@@ -169,7 +170,7 @@ t.test('serve with metrics.listen: scrape after real requests', async (t) => {
   t.teardown(() => dns.stop());
   const dir = tempDir(t);
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`);
   const d = await DaemonProcess.start(['serve', '--config', cfg]);
   t.teardown(() => d.stop());
   const url = d.metricsUrl();
@@ -208,7 +209,7 @@ t.test('workers: 2 — one endpoint reports the whole daemon', async (t) => {
   t.teardown(() => dns.stop());
   const dir = tempDir(t);
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\nworkers: 2\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\nworkers: 2\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`);
   const d = await DaemonProcess.start(['serve', '--config', cfg], { readyMsg: 'cluster primary started' });
   t.teardown(() => d.stop());
   t.equal(await d.waitForCount((l) => l.msg === 'started', 2, 15_000), 2, 'two workers started');
@@ -244,7 +245,7 @@ t.test('SIGHUP: a valid new config takes effect on an open connection; an invali
   t.teardown(() => dns.stop());
   const dir = tempDir(t);
   const cfg = join(dir, 'p.yaml');
-  const base = `listen: [inet:127.0.0.1:0]\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`;
+  const base = `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`;
   writeFileSync(cfg, base);
   const d = await DaemonProcess.start(['serve', '--config', cfg]);
   t.teardown(() => d.stop());
@@ -302,7 +303,7 @@ t.test('workers: 2 — SIGHUP: the primary refuses an invalid config once; a val
   t.teardown(() => dns.stop());
   const dir = tempDir(t);
   const cfg = join(dir, 'p.yaml');
-  const base = `listen: [inet:127.0.0.1:0]\nworkers: 2\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`;
+  const base = `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\nworkers: 2\nmetrics:\n  listen: 127.0.0.1:0\ndns:\n  servers: ["${dns.server}"]\n`;
   writeFileSync(cfg, base);
   const d = await DaemonProcess.start(['serve', '--config', cfg], { readyMsg: 'cluster primary started' });
   t.teardown(() => d.stop());

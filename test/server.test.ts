@@ -2,6 +2,7 @@
 // many connections in order, protocol errors close only their connection, peers,
 // connection cap, idle timeout, graceful shutdown with in-flight requests, reload.
 import t from 'tap';
+import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -328,7 +329,7 @@ t.test('DNS trouble is logged at warn with its code (bounded), and never answere
   t.teardown(() => dns.stop());
   dns.setBehaviour(() => 'servfail');
   const { log, lines } = memoryLogger();
-  const cfg = config(`listen: [inet:127.0.0.1:0]\ndns: { servers: ["${dns.server}"], tries: 1, timeout: 200ms }`);
+  const cfg = config(`${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns: { servers: ["${dns.server}"], tries: 1, timeout: 200ms }`);
   const rt = await createRuntime(cfg, log);
   t.teardown(() => rt.close());
   const d = await startDaemon({ config: cfg, log, decider: rt.decider });

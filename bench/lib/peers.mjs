@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ROOT, PRODUCTION_NODE_ARGS } from './procs.mjs';
+import { LAB_IDENTITY_YAML } from './lab-networks.mjs';
 
 export const PEER_PORT = 10050;
 
@@ -41,7 +42,7 @@ export async function runPeers({ out, say }) {
   fs.mkdirSync(out, { recursive: true });
   const logFile = path.join(out, 'policyd-identity.log');
   const config = path.join(out, 'policyd-identity.yaml');
-  fs.writeFileSync(config, `# bench config for the peer run: defaults, info log to a file\nworkers: 1\nlog:\n  level: info\n  destination: ${logFile}\n`);
+  fs.writeFileSync(config, `# bench config for the peer run: defaults, info log to a file, lab addresses public\nworkers: 1\nlog:\n  level: info\n  destination: ${logFile}\n${LAB_IDENTITY_YAML}`);
   const runDir = path.join(out, 'run');
   const targets = (process.env.PEER_TARGETS ?? 'ceiling postfwd2-nocache postfwd2 policyd-weight').split(/\s+/).filter(Boolean);
   const custom = `custom:policyd-identity:${PEER_PORT}:exec node ${PRODUCTION_NODE_ARGS.join(' ')} dist/cli.js serve --config ${config} --listen inet:127.0.0.1:${PEER_PORT} --dns 127.0.0.1:53`;

@@ -8,6 +8,11 @@
  * [IPv6:2001:DB8:0:0::5] equals 2001:db8::5, and [IPv6:::ffff:192.0.2.1]
  * equals the IPv4 client 192.0.2.1.
  *
+ * Default: warn with score 2, never reject. RFC 5321 §4.1.4: a server MAY
+ * verify that the EHLO argument corresponds to the client's address, but "if
+ * the verification fails, the server MUST NOT refuse to accept a message on
+ * that basis". The score lets scoring.reject_at count it with other signs.
+ *
  * What can go wrong: nothing; no DNS. Skips names, bare IPs (helo_not_fqdn),
  * invalid literals (helo_invalid) and an unparsable client address.
  */
@@ -22,7 +27,7 @@ export const heloAddressLiteral: CheckDef = {
   id: ID,
   group: 'helo',
   summary: "the HELO is an address literal that is not the client's address",
-  defaults: { action: 'reject', code: '550 5.7.1', message: 'HELO {helo_name} is not your address {client_address}', score: 4 },
+  defaults: { action: 'warn', message: 'HELO {helo_name} is not your address {client_address}', score: 2 },
   run(ctx) {
     const h = heloForm(ctx.req, ctx.id);
     if (h.kind === 'none') return finding(ID, 'skip', 'no HELO/EHLO given');

@@ -10,6 +10,13 @@
  * A domain that cannot exist in the DNS (bad characters, empty labels) fails
  * without a query.
  *
+ * Code 550 5.7.1 (IANA SMTP Enhanced Status Codes: "Delivery not authorized,
+ * message refused"), not Postfix's own 5.1.8: called from
+ * smtpd_recipient_restrictions, Postfix's smtpd_dsn_fix() rewrites a policy
+ * reply's X.1.8 ("bad sender's system address") to X.1.2 ("bad destination
+ * system address"), which blames the recipient's domain; X.7.Y passes
+ * through unchanged from every restriction list.
+ *
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
  * sender and address-literal domains (lib/sender.ts).
  */
@@ -25,7 +32,7 @@ export const senderDomainUnknown: CheckDef = {
   id: ID,
   group: 'sender',
   summary: 'the sender domain does not exist (NXDOMAIN, or no MX and no A/AAAA)',
-  defaults: { action: 'reject', code: '550 5.1.8', message: 'sender domain {sender_domain} not found', score: 5 },
+  defaults: { action: 'reject', code: '550 5.7.1', message: 'sender domain {sender_domain} not found', score: 5 },
   async run(ctx) {
     const skip = senderSkipReason(ctx);
     if (skip !== null) return finding(ID, 'skip', skip);

@@ -8,6 +8,10 @@
  * usually the only one asked. A domain without MX records is its own
  * implicit MX (RFC 5321 §5.1). No usable host and a temporary failure on the
  * way: tempfail. identity.public_networks counts as global.
+ * Code 550 5.7.1 (IANA SMTP Enhanced Status Codes: "Delivery not authorized,
+ * message refused"): Postfix passes X.7.Y through unchanged from every
+ * restriction list, while a policy reply's X.1.8 becomes X.1.2 in
+ * smtpd_recipient_restrictions (smtpd_dsn_fix()).
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
  * sender, literals, null MX (sender_null_mx) and domains that do not exist
@@ -25,7 +29,7 @@ export const senderMxBogus: CheckDef = {
   id: ID,
   group: 'sender',
   summary: 'every MX host of the sender domain is unresolvable or has only internal/reserved addresses',
-  defaults: { action: 'reject', code: '550 5.1.8', message: 'sender domain {sender_domain} has no usable mail exchanger', score: 4 },
+  defaults: { action: 'reject', code: '550 5.7.1', message: 'sender domain {sender_domain} has no usable mail exchanger', score: 4 },
   async run(ctx) {
     const smx = await senderMxOrFinding(ctx, ID, true);
     if (isFinding(smx)) return smx;

@@ -9,7 +9,8 @@
  * preference and whatever other MX records exist.
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
- * sender and address-literal domains.
+ * sender, address-literal domains and a domain that does not exist (MX
+ * NXDOMAIN: nothing to say about its MX; sender_domain_unknown judges it).
  */
 import type { CheckDef } from './types.js';
 import { finding, isFinding } from './lib/format.js';
@@ -25,6 +26,7 @@ export const senderNullMx: CheckDef = {
   async run(ctx) {
     const smx = await senderMxOrFinding(ctx, ID);
     if (isFinding(smx)) return smx;
+    if (smx.nxdomain) return finding(ID, 'skip', `${smx.domain} does not exist (sender_domain_unknown judges it): ${smx.trail}`);
     if (smx.nullMx) return finding(ID, 'fail', `${smx.domain} has a null MX: ${smx.trail}`);
     return finding(ID, 'pass', `${smx.domain} has no null MX: ${smx.trail}`);
   },

@@ -18,11 +18,16 @@ import { normalizeDomain } from '../net/identity.js';
 import { parseEndpoint, parseDnsServer, type Endpoint } from '../server/endpoint.js';
 import { normalizeReplyCode } from '../protocol/action.js';
 import { DEFAULT_PROVIDERS } from './providers.js';
+import { HELO_SYNTAXES } from '../checks/lib/hostname.js';
 import { CHECKS } from '../checks/index.js';
 import { limitsSpec } from '../limits/config.js';
 import type { CheckAction } from '../checks/types.js';
 
-/** RFC 5737 TEST-NET-1/2/3, RFC 3849 and RFC 9637 documentation prefixes. */
+/**
+ * RFC 5737 TEST-NET-1/2/3, RFC 3849 and RFC 9637 documentation prefixes: what a
+ * lab or a test sets in identity.public_networks (not a default: the IANA
+ * registries say these are not globally reachable).
+ */
 export const DOCUMENTATION_NETWORKS = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32', '3fff::/20'];
 
 export const CHECK_ACTIONS = ['reject', 'defer', 'defer_if_permit', 'discard', 'hold', 'disconnect', 'warn', 'off'] as const satisfies readonly CheckAction[];
@@ -110,10 +115,29 @@ const actionSettings = (defaults: { action: CheckAction; code?: string; message:
     }),
   );
 
+/**
+ * checks.helo_invalid takes one key beyond the action settings: the HELO
+ * grammar, "postfix" (Postfix's valid_hostname(): "_" allowed) or "rfc5321"
+ * (RFC 5321 §4.1.2 Domain: no "_"). See checks/lib/hostname.ts.
+ */
+const heloInvalidSettings = (defaults: { action: CheckAction; code?: string; message: string; score?: number }) =>
+  field(
+    obj({
+      action: field(oneOf(CHECK_ACTIONS), defaults.action),
+      code: field(nullable(replyCode), defaults.code ?? null),
+      message: field(str(), defaults.message),
+      score: field(num(), defaults.score ?? 0),
+      syntax: field(oneOf(HELO_SYNTAXES), 'postfix'),
+    }),
+  );
+
 function checksSpec() {
   const fields: Record<string, ReturnType<typeof actionSettings>> = {};
   for (const c of CHECKS) fields[c.id] = actionSettings(c.defaults);
-  return obj(fields);
+  const heloInvalid = CHECKS.find((c) => c.id === 'helo_invalid')!;
+  const all = { ...fields, helo_invalid: heloInvalidSettings(heloInvalid.defaults) } as
+    Record<string, ReturnType<typeof actionSettings>> & { helo_invalid: ReturnType<typeof heloInvalidSettings> };
+  return obj(all);
 }
 
 const partialActionSettings = obj({
@@ -215,10 +239,10 @@ export function buildConfigSpec() {
       obj({
         my_names: field(list(domainName), []),
         my_addresses: cidrs([]),
-        // The documentation ranges (RFC 5737, RFC 3849, RFC 9637) never appear on the
-        // Internet, so judging them global costs nothing in production and lets
-        // examples, labs and tests use them as ordinary public addresses.
-        public_networks: cidrs(DOCUMENTATION_NETWORKS),
+        // Empty: addresses are judged by the IANA special-purpose registries
+        // alone. A lab or a test lists the prefixes it uses as public ones
+        // (e.g. DOCUMENTATION_NETWORKS).
+        public_networks: cidrs([]),
       }),
     ),
     identity_cache: field(

@@ -1,12 +1,27 @@
 /**
  * special — is an address globally reachable? (IANA special-purpose registries)
  *
- * Sources: https://www.iana.org/assignments/iana-ipv4-special-registry/ and
- * https://www.iana.org/assignments/iana-ipv6-special-registry/ ("Globally
- * Reachable" column), mirrored by CPython's Lib/ipaddress.py
- * (_IPv4Constants/_IPv6Constants `_private_networks` and
- * `_private_networks_exceptions`). Every block below is NOT globally reachable,
- * except the carve-outs in the EXCEPTIONS lists, which are.
+ * Sources, "Globally Reachable" column (RFC 8190), read for this table:
+ *   - IANA IPv4 Special-Purpose Address Space,
+ *     https://www.iana.org/assignments/iana-ipv4-special-registry/
+ *     (registry last updated 2020-09-04);
+ *   - IANA IPv6 Special-Purpose Address Space,
+ *     https://www.iana.org/assignments/iana-ipv6-special-registry/
+ *     (registry last updated 2025-10-09: 100:0:0:1::/64 dummy prefix,
+ *     RFC 9780; 2001:1::3/128 DNS-SD SRP anycast, RFC 9665, globally
+ *     reachable; 5f00::/16 SRv6 SIDs, RFC 9602; 3fff::/20 documentation,
+ *     RFC 9637).
+ * Every block below is NOT globally reachable, except the carve-outs in the
+ * EXCEPTIONS lists, which are. Blocks the registries mark globally reachable
+ * and that sit in no internal block (64:ff9b::/96, 2620:4f:8000::/48,
+ * 192.31.196.0/24, 192.52.193.0/24, 192.175.48.0/24) need no row.
+ * CPython's Lib/ipaddress.py keeps a similar table (it lacked 2001:1::3 until
+ * cpython#151049).
+ *
+ * The documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
+ * 2001:db8::/32, 3fff::/20) are internal here, like every other block: a
+ * client or an MX host there is a placeholder or a lab, not the Internet.
+ * identity.public_networks (empty by default) lets a lab count them as public.
  *
  * Deliberate differences from CPython's `is_global`, for an MTA's point of view
  * (an SMTP client, a HELO address or an MX host address must be a unicast
@@ -60,6 +75,7 @@ const V4_INTERNAL = compile(4, [
   ['172.16.0.0/12', 'private-use', 'RFC 1918'],
   ['192.0.0.0/24', 'IETF protocol assignments', 'RFC 6890'],
   ['192.0.0.0/29', 'IPv4 service continuity prefix', 'RFC 7335'],
+  ['192.0.0.8/32', 'IPv4 dummy address', 'RFC 7600'],
   ['192.0.0.170/31', 'NAT64/DNS64 discovery', 'RFC 7050'],
   ['192.0.2.0/24', 'documentation (TEST-NET-1)', 'RFC 5737'],
   ['192.88.99.0/24', 'deprecated 6to4 relay anycast', 'RFC 7526'],
@@ -85,6 +101,7 @@ const V6_INTERNAL = compile(6, [
   // ::ffff:0:0/96 (IPv4-mapped) is not listed: classifyIp judges the IPv4 inside
   ['64:ff9b:1::/48', 'IPv4/IPv6 translation, local use', 'RFC 8215'],
   ['100::/64', 'discard-only', 'RFC 6666'],
+  ['100:0:0:1::/64', 'dummy IPv6 prefix', 'RFC 9780'],
   ['2001::/23', 'IETF protocol assignments', 'RFC 2928'],
   ['2001::/32', 'Teredo', 'RFC 4380'],
   ['2001:2::/48', 'benchmarking', 'RFC 5180'],
@@ -103,6 +120,7 @@ const V6_INTERNAL = compile(6, [
 const V6_GLOBAL_EXCEPTIONS = compile(6, [
   ['2001:1::1/128', 'Port Control Protocol anycast', 'RFC 7723'],
   ['2001:1::2/128', 'TURN anycast', 'RFC 8155'],
+  ['2001:1::3/128', 'DNS-SD Service Registration Protocol anycast', 'RFC 9665'],
   ['2001:3::/32', 'AMT', 'RFC 7450'],
   ['2001:4:112::/48', 'AS112-v6', 'RFC 7535'],
   ['2001:20::/28', 'ORCHIDv2', 'RFC 7343'],

@@ -5,8 +5,9 @@
  * independent of the shipped defaults (every check involved gets an explicit
  * code and a message naming the check).
  *
- * Addresses are documentation ranges (listed in identity.public_networks by
- * default) and 10/8; they only ever appear as strings inside DNS answers.
+ * Addresses are documentation ranges (declared public in the config below, as a
+ * lab does: helpers/lab-networks.ts) and 10/8; they only ever appear as
+ * strings inside DNS answers.
  *
  * What can go wrong: a change in what a check decides for one of these
  * identities shows up as a wrong answer in the load test, which prints the
@@ -14,6 +15,7 @@
  */
 import type { TestDnsServer, Zone } from '../helpers/dns-server.js';
 import { fixture } from '../helpers/policy-client.js';
+import { LAB_IDENTITY_YAML } from '../helpers/lab-networks.js';
 
 export const ZONE: Zone = {
   'mail.good.example': { A: ['203.0.113.10'], AAAA: ['2001:db8::10'] },
@@ -65,7 +67,7 @@ export const IDENTITIES: readonly TestIdentity[] = [
   { name: 'no-ptr', client_address: '203.0.113.20', helo_name: 'nop.good.example', sender: 'alice@good.example', expect: '450 4.7.25 robust rdns_missing 203.0.113.20' },
   { name: 'unconfirmed', client_address: '203.0.113.21', helo_name: 'nop.good.example', sender: 'alice@good.example', expect: '450 4.7.25 robust rdns_unconfirmed 203.0.113.21' },
   { name: 'ptr-elsewhere', client_address: '203.0.113.23', helo_name: 'mail.good.example', sender: 'alice@good.example', expect: '450 4.7.25 robust rdns_unconfirmed 203.0.113.23' },
-  { name: 'helo-invalid', client_address: '203.0.113.10', helo_name: 'bad_name.good.example', sender: 'alice@good.example', expect: '501 5.5.2 robust helo_invalid bad_name.good.example' },
+  { name: 'helo-invalid', client_address: '203.0.113.10', helo_name: 'bad-.good.example', sender: 'alice@good.example', expect: '501 5.5.2 robust helo_invalid bad-.good.example' },
   { name: 'helo-not-fqdn', client_address: '203.0.113.10', helo_name: 'mailserver', sender: 'alice@good.example', expect: '504 5.5.2 robust helo_not_fqdn mailserver' },
   { name: 'helo-unknown', client_address: '203.0.113.10', helo_name: 'nx.good.example', sender: 'alice@good.example', expect: '450 4.7.1 robust helo_unknown nx.good.example' },
   { name: 'private', client_address: '10.1.2.3', helo_name: 'mail.good.example', sender: 'alice@good.example', expect: '550 5.7.1 robust client_private 10.1.2.3' },
@@ -134,6 +136,7 @@ export function identityConfig(o: ConfigOptions): string {
     'dns:',
     `  servers: [${JSON.stringify(o.dnsServer)}]`,
     o.dnsExtra ?? '  timeout: 500ms\n  tries: 2\n  deadline: 2s',
+    LAB_IDENTITY_YAML,
     checksYaml(o.tag ?? 'robust'),
     o.extra ?? '',
   ].join('\n');

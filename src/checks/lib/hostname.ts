@@ -1,14 +1,25 @@
 /**
- * checks/lib/hostname — RFC 5321 syntax of HELO/EHLO arguments and domain names.
+ * checks/lib/hostname — syntax of HELO/EHLO arguments and domain names.
  *
- * Grammar (RFC 5321 §4.1.2, §4.1.3; ABNF strings are case-insensitive):
- *   Domain          = sub-domain *("." sub-domain)
- *   sub-domain      = Let-dig [Ldh-str]        ; letters, digits, inner hyphens; no "_"
+ * Two grammars for a HELO name (checks.helo_invalid.syntax):
+ *   - "postfix" (default): exactly Postfix's valid_hostname()
+ *     (src/util/valid_hostname.c): labels of letters, digits, "-" and "_"
+ *     ("_" anywhere: "grr.."), 1..63 characters, no hyphen at the start or
+ *     end of a label, no empty label, at least one non-digit in the name,
+ *     at most 255 characters. This is what reject_invalid_helo_hostname
+ *     accepts, so real clients named "mail_01.example.net" pass.
+ *   - "rfc5321": RFC 5321 §4.1.2 Domain (sub-domain = Let-dig [Ldh-str]; no
+ *     "_"), labels 1..63 octets, at most 255 octets (§4.5.3.1.2).
+ * Address literals (RFC 5321 §4.1.3):
  *   address-literal = "[" ( IPv4-address-literal / IPv6-address-literal /
  *                           General-address-literal ) "]"
  *   IPv4-address-literal = Snum 3("." Snum)    ; 0..255
  *   IPv6-address-literal = "IPv6:" IPv6-addr
- * Lengths: labels 1..63 octets, a domain at most 255 octets (RFC 5321 §4.5.3.1.2).
+ * IPv6 literals: "postfix" follows valid_ipv6_hostaddr() (at most 7 ":",
+ * one "::", groups of 1..4 hex digits, an IPv4 tail after 2..6 fields), so
+ * "[IPv6:1:2:3:4:5:6:7::]" is refused (eight ":"); "rfc5321" follows
+ * IPv6-comp/IPv6v4-comp: "::" stands for at least two groups, so at most 6
+ * groups (4 with an IPv4 tail) may stand beside it.
  *
  * Decisions (documented in docs/checks.md):
  *   - General-address-literal ("[tag:content]") is refused: no such tag is in use
@@ -18,10 +29,12 @@
  *   - A bare IP address (no brackets) is accepted as syntax, as Postfix's
  *     reject_invalid_helo_hostname accepts it for compatibility; helo_not_fqdn
  *     refuses it, like reject_non_fqdn_helo_hostname.
- *   - All-numeric labels are valid Domain syntax (RFC 5321 Let-dig); a name whose
- *     LAST label is all-numeric is not a FQDN (no top-level domain is numeric).
+ *   - An all-numeric name that is not an address ("123", "1.2.3") is refused in
+ *     the postfix grammar ("numeric hostname"); RFC 5321's Let-dig allows it.
+ *     Either way a name whose LAST label is all-numeric is not a FQDN.
  * Names arrive normalised (identity.ts: lower case, one trailing dot removed,
  * IDN converted to ASCII), so "Mail.Example.COM." and "bücher.example" are valid.
+ * Cost: one pass over at most 255 characters; no backtracking regex.
  *
  * What can go wrong: nothing throws; every input gets a form and a reason.
  */
@@ -38,6 +51,10 @@ export type HeloForm =
   | { readonly kind: 'bare-ip'; readonly name: string; readonly ip: ParsedIp }
   /** a syntactically valid domain name; `notFqdn` says why it is not fully qualified, '' if it is */
   | { readonly kind: 'name'; readonly name: string; readonly notFqdn: string };
+
+/** Which HELO grammar to apply (checks.helo_invalid.syntax). */
+export type HeloSyntax = 'postfix' | 'rfc5321';
+export const HELO_SYNTAXES: readonly HeloSyntax[] = ['postfix', 'rfc5321'];
 
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i;
 const NUMERIC = /^[0-9]+$/;
@@ -64,6 +81,128 @@ export function domainSyntaxError(name: string): string | null {
   return null;
 }
 
+/**
+ * Why `name` fails Postfix's valid_hostname(), or null when it passes. A
+ * transcription of the C loop: one pass, the same checks in the same order.
+ */
+export function postfixHostnameError(name: string): string | null {
+  if (name === '') return 'empty name';
+  let labelLength = 0;
+  let nonNumeric = false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const digit = c >= 48 && c <= 57;
+    const alpha = (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (digit || alpha || c === 95 /* _ */) {
+      labelLength++;
+      if (labelLength > 63) return 'label longer than 63 characters';
+      if (!digit) nonNumeric = true;
+    } else if (c === 46 /* . */) {
+      if (labelLength === 0 || i + 1 === name.length) return 'empty label (misplaced dot)';
+      labelLength = 0;
+    } else if (c === 45 /* - */) {
+      nonNumeric = true;
+      labelLength++;
+      const next = name.charCodeAt(i + 1);
+      if (labelLength === 1 || i + 1 === name.length || next === 46) return 'misplaced hyphen (a label starts or ends with "-")';
+    } else {
+      return `invalid character ${showChar(name[i]!)}`;
+    }
+  }
+  if (!nonNumeric) return 'numeric name that is not an address';
+  if (name.length > 255) return `longer than 255 characters (${name.length})`;
+  return null;
+}
+
+/** Why `name` is not a HELO name under `syntax`, or null. */
+export function heloNameError(name: string, syntax: HeloSyntax): string | null {
+  return syntax === 'postfix' ? postfixHostnameError(name) : domainSyntaxError(name);
+}
+
+/**
+ * Postfix valid_ipv6_hostaddr() (src/util/valid_hostname.c): at most 7 ":",
+ * at most one "::", no lone leading ":", hex groups of 1..4 digits, an IPv4
+ * tail only after 2..6 fields, and a trailing ":" only as part of "::".
+ */
+export function postfixIpv6Valid(addr: string): boolean {
+  let nullField = 0;
+  let field = 0;
+  let len = 0;
+  let i = 0;
+  for (;;) {
+    if (i === addr.length) {
+      if (field < 2) return false;
+      if (len === 0 && nullField !== field - 1) return false;
+      return true;
+    }
+    const ch = addr[i]!;
+    if (ch === '.') {
+      if (field < 2 || field > 6) return false;
+      return validIpv4Text(addr.slice(i - len));
+    }
+    if (ch === ':') {
+      if (field === 0 && len === 0 && /[0-9a-z]/i.test(addr[i + 1] ?? '')) return false;
+      field++;
+      if (field > 7) return false;
+      i++;
+      len = 0;
+      if (addr[i] === ':') {
+        if (nullField > 0) return false;
+        nullField = field;
+      }
+      continue;
+    }
+    let n = 0;
+    while (i + n < addr.length && /[0-9a-f]/i.test(addr[i + n]!)) n++;
+    if (n > 4 || n === 0) return false;
+    len = n;
+    i += n;
+  }
+}
+
+/** Postfix valid_ipv4_hostaddr(): four dotted decimal octets 0..255, "0.x.y.z" only as 0.0.0.0. */
+function validIpv4Text(addr: string): boolean {
+  const m = DOTTED_QUAD.exec(addr);
+  if (m === null) return false;
+  const o = m.slice(1, 5).map(Number);
+  if (o.some((x) => x > 255)) return false;
+  return !(o[0] === 0 && o.some((x) => x !== 0));
+}
+
+/**
+ * RFC 5321 §4.1.3 IPv6-addr: IPv6-full (8 groups), IPv6-comp ("::" with at
+ * most 6 groups beside it), IPv6v4-full (6 groups + IPv4), IPv6v4-comp ("::"
+ * with at most 4 groups beside it + IPv4). "::" stands for at least two groups.
+ */
+export function rfc5321Ipv6Valid(addr: string): boolean {
+  let head = addr;
+  let v4 = false;
+  const lastColon = addr.lastIndexOf(':');
+  if (addr.indexOf('.', lastColon) !== -1) {
+    if (!validIpv4Text(addr.slice(lastColon + 1))) return false;
+    head = addr.slice(0, lastColon + 1);
+    v4 = true;
+    // "a:b:c:d:e:f:" + v4 or "...::" + v4: the tail colon belongs to the v4 part
+    if (!head.endsWith('::')) head = head.slice(0, -1);
+  }
+  const groupsOk = (part: string): number => {
+    if (part === '') return 0;
+    const g = part.split(':');
+    for (const x of g) if (!/^[0-9a-f]{1,4}$/i.test(x)) return -1;
+    return g.length;
+  };
+  const dbl = head.indexOf('::');
+  if (dbl === -1) {
+    const n = groupsOk(head);
+    return n === (v4 ? 6 : 8);
+  }
+  if (head.indexOf('::', dbl + 1) !== -1) return false;
+  const left = groupsOk(head.slice(0, dbl));
+  const right = groupsOk(head.slice(dbl + 2));
+  if (left < 0 || right < 0) return false;
+  return left + right <= (v4 ? 4 : 6);
+}
+
 /** Why a valid Domain is not fully qualified, or '' when it is. */
 export function notFqdnReason(name: string): string {
   const dot = name.lastIndexOf('.');
@@ -73,7 +212,7 @@ export function notFqdnReason(name: string): string {
 }
 
 /** Parse "[a.b.c.d]" / "[IPv6:...]": the address, or why it is not a valid literal. */
-export function parseAddressLiteral(text: string): { ip: ParsedIp } | { why: string } {
+export function parseAddressLiteral(text: string, syntax: HeloSyntax = 'postfix'): { ip: ParsedIp } | { why: string } {
   if (!text.startsWith('[')) return { why: "'[' expected at start" };
   const close = text.indexOf(']');
   if (close === -1) return { why: "']' expected at end" };
@@ -84,6 +223,9 @@ export function parseAddressLiteral(text: string): { ip: ParsedIp } | { why: str
     const v6 = inner.slice(5);
     // no zone index (%eth0), no prefix, hex/colon/dot only (RFC 5321 IPv6-addr)
     if (!v6.includes(':') || !/^[0-9a-f:.]+$/i.test(v6)) return { why: `malformed IPv6 address "${v6}"` };
+    if (syntax === 'postfix' ? !postfixIpv6Valid(v6) : !rfc5321Ipv6Valid(v6)) {
+      return { why: `malformed IPv6 address "${v6}" (${syntax === 'postfix' ? 'Postfix valid_ipv6_hostaddr()' : 'RFC 5321 §4.1.3: "::" stands for at least two groups'})` };
+    }
     const ip = parseIp(v6);
     if (ip === null) return { why: `malformed IPv6 address "${v6}"` };
     return { ip };
@@ -108,18 +250,20 @@ export function parseAddressLiteral(text: string): { ip: ParsedIp } | { why: str
 /**
  * Classify the HELO/EHLO argument of a request. Presence is judged on the raw
  * attribute, so "HELO ." (empty after normalisation) is invalid, not missing.
+ * `syntax`: the grammar (default Postfix's); only helo_invalid reads the
+ * configured one, the other checks judge names Postfix would accept.
  */
-export function heloForm(req: PolicyRequest, id: Identity): HeloForm {
+export function heloForm(req: PolicyRequest, id: Identity, syntax: HeloSyntax = 'postfix'): HeloForm {
   if (req.helo_name.trim() === '') return { kind: 'none' };
   const name = id.helo;
   if (name === '') return { kind: 'invalid', name: req.helo_name, why: 'empty name' };
   if (name.startsWith('[')) {
-    const lit = parseAddressLiteral(name);
+    const lit = parseAddressLiteral(name, syntax);
     return 'ip' in lit ? { kind: 'literal', name, ip: lit.ip } : { kind: 'invalid', name, why: lit.why };
   }
   const bare = parseIp(name);
   if (bare !== null && name.indexOf('%') === -1) return { kind: 'bare-ip', name, ip: bare };
-  const err = domainSyntaxError(name);
+  const err = heloNameError(name, syntax);
   if (err !== null) return { kind: 'invalid', name, why: err };
   return { kind: 'name', name, notFqdn: notFqdnReason(name) };
 }
