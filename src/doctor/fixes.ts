@@ -3,52 +3,63 @@
  * with the exact Postfix lines.
  *
  * The values (IP, HELO, PTR name, domain) are the admin's own, so every line
- * can be copied. Where the fix is in someone else's hands (the PTR belongs to
+ * can be copied; address records are A for an IPv4 address and AAAA for an
+ * IPv6 one. Where the fix is in someone else's hands (the PTR belongs to
  * whoever owns the address block), the way around it is shown too: relaying
- * through the ISP's or hosting provider's smarthost, for all mail or only for
- * the big mailhosts (SMARTHOST_LINES).
+ * through the ISP's or hosting provider's smarthost (doctor/smarthost.ts).
+ * recordsFor() gives the zone-file lines alone, for --json.
  *
  * What can go wrong: nothing; pure text.
  */
 
 export interface FixFacts {
   ip: string;
+  /** 4 or 6: the record type of the address (A or AAAA) */
+  family: 4 | 6;
   helo: string;
   domain: string;
   /** PTR names of the IP (possibly unconfirmed), in PTR order */
   ptrNames: readonly string[];
   /** PTR names that resolve back to the IP */
   confirmed: readonly string[];
+  /** the SPF record to publish (existing one with the IP added, or a new one) */
+  spfRecord: string;
+  /** the existing SPF record, null when none */
+  spfExisting: string | null;
+  /** DKIM selector given, or null */
+  dkimSelector: string | null;
 }
 
-/** the big mailhosts' domains the transport_maps example routes through the smarthost */
-export const BIG_MAILHOSTS = ['gmail.com', 'outlook.com', 'yahoo.com', 'aol.com'] as const;
+/** "A" or "AAAA" for the address family. */
+function rr(f: FixFacts): 'A' | 'AAAA' {
+  return f.family === 4 ? 'A' : 'AAAA';
+}
 
-const SMARTHOST = '[smtp.isp.example]:587';
+/** The DMARC record doctor suggests: monitoring policy, reports to postmaster (RFC 7489 §6.3). */
+export function dmarcRecordFor(domain: string): string {
+  return `v=DMARC1; p=none; rua=mailto:postmaster@${domain}`;
+}
 
-/** Relay through a smarthost: all mail, or only the big mailhosts (transport_maps). */
-export function smarthostLines(): string[] {
-  return [
-    "If the PTR cannot be fixed (it belongs to your ISP or hosting provider), send through their",
-    'smarthost instead; it has a proper PTR and reputation. Replace smtp.isp.example with the relay',
-    'host they give you, and put your login in /etc/postfix/sasl_passwd:',
-    `    ${SMARTHOST} username:password`,
-    '  then: postmap /etc/postfix/sasl_passwd && chmod 600 /etc/postfix/sasl_passwd*',
-    '',
-    '  All outgoing mail through the smarthost, in /etc/postfix/main.cf:',
-    `    relayhost = ${SMARTHOST}`,
-    '    smtp_sasl_auth_enable = yes',
-    '    smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd',
-    '    smtp_sasl_security_options = noanonymous',
-    '    smtp_tls_security_level = encrypt',
-    '',
-    '  Or only mail to the big mailhosts: keep the sasl and tls lines above (not relayhost) and add',
-    '    transport_maps = hash:/etc/postfix/transport',
-    '  with /etc/postfix/transport:',
-    ...BIG_MAILHOSTS.map((d) => `    ${d.padEnd(12)} smtp:${SMARTHOST}`),
-    '  then: postmap /etc/postfix/transport && postfix reload',
-    '  (add their other domains, e.g. hotmail.com, live.com, googlemail.com, as you need them).',
-  ];
+/** Zone-file lines that fix an item (empty when the fix is not a DNS record of the admin's). */
+export function recordsFor(item: string, f: FixFacts): string[] {
+  const good = f.confirmed[0] ?? null;
+  const ptr = ptrOf(f);
+  switch (item) {
+    case 'fcrdns':
+      return ptr === null ? [] : [`${ptr}. IN ${rr(f)} ${f.ip}`];
+    case 'helo_resolves':
+      return [`${f.helo}. IN ${rr(f)} ${f.ip}`];
+    case 'spf':
+      return [`${f.domain}. IN TXT "${f.spfRecord}"`];
+    case 'dmarc':
+      return [`_dmarc.${f.domain}. IN TXT "${dmarcRecordFor(f.domain)}"`];
+    case 'dkim':
+      return f.dkimSelector === null ? [] : [`${f.dkimSelector}._domainkey.${f.domain}. IN TXT "v=DKIM1; k=rsa; p=<your public key, base64>"`];
+    case 'sender_mx':
+      return [`${f.domain}. IN MX 10 ${good ?? f.helo}.`];
+    default:
+      return [];
+  }
 }
 
 function ptrOf(f: FixFacts): string | null {
@@ -87,7 +98,7 @@ export function fixFor(item: string, f: FixFacts): string[] {
         : [
             `The PTR of ${f.ip} names ${ptr}, but ${ptr} does not resolve back to ${f.ip}.`,
             `Add the address record in the DNS zone of ${ptr}:`,
-            `    ${ptr}. IN A ${f.ip}`,
+            `    ${ptr}. IN ${rr(f)} ${f.ip}`,
             `or ask for the PTR to be changed to a name that resolves to ${f.ip}, such as ${f.helo}.`,
           ];
     case 'ptr_generic':
@@ -111,7 +122,7 @@ export function fixFor(item: string, f: FixFacts): string[] {
     case 'helo_resolves':
       return [
         `Make ${f.helo} resolve to ${f.ip} in your DNS zone:`,
-        `    ${f.helo}. IN A ${f.ip}`,
+        `    ${f.helo}. IN ${rr(f)} ${f.ip}`,
         ...(good !== null && good !== f.helo ? ['or announce the PTR name, which already does:', ...heloLines(good)] : []),
       ];
     case 'ptr_helo':
@@ -127,8 +138,33 @@ export function fixFor(item: string, f: FixFacts): string[] {
       return [
         `${f.domain} must be able to receive mail (bounces, replies): give it MX records pointing at a`,
         'host with a public address, and no null MX ("MX 0 ."), e.g. in its DNS zone:',
-        `    ${f.domain}. IN MX 10 ${f.helo}.`,
+        `    ${f.domain}. IN MX 10 ${good ?? f.helo}.`,
       ];
+    case 'spf':
+      return [
+        f.spfExisting === null
+          ? `${f.domain} has no SPF record. Gmail, Yahoo and Microsoft require SPF; publish (RFC 7208):`
+          : `The SPF record of ${f.domain} does not give pass for ${f.ip}. Add ${f.family === 4 ? 'ip4' : 'ip6'}:${f.ip} (replace the record, one SPF record per domain):`,
+        `    ${f.domain}. IN TXT "${f.spfRecord}"`,
+        ...(f.spfExisting !== null && /\binclude:|\bredirect=/i.test(f.spfExisting)
+          ? ['or, if you send through a provider, make sure its include: is there and it lists this address.']
+          : []),
+      ];
+    case 'dmarc':
+      return [
+        `${f.domain} needs one DMARC record (Gmail and Yahoo for bulk senders, Microsoft for high-volume`,
+        'senders; p=none, monitoring only, is enough to start). In its DNS zone (RFC 7489):',
+        `    _dmarc.${f.domain}. IN TXT "${dmarcRecordFor(f.domain)}"`,
+        'The From: domain must align with the SPF or DKIM domain for DMARC to pass.',
+      ];
+    case 'dkim':
+      return f.dkimSelector === null
+        ? []
+        : [
+            `No usable DKIM key at ${f.dkimSelector}._domainkey.${f.domain}. Publish the public key of the key your`,
+            'signer (OpenDKIM, rspamd, your provider) signs with, e.g. from opendkim-genkey -s SELECTOR -d DOMAIN:',
+            `    ${f.dkimSelector}._domainkey.${f.domain}. IN TXT "v=DKIM1; k=rsa; p=<your public key, base64>"`,
+          ];
     default:
       return [];
   }
