@@ -1,6 +1,7 @@
 // Fuzz: seeded random and mutated request streams (from the real Postfix
 // fixtures) thrown at the streaming parser, at a live daemon, and mutated
-// configs at the YAML loader. Bounded by time: FUZZ_SECONDS (default 60) for
+// configs at the YAML loader; random hostile DNS answers (the attacker's zones:
+// floods, odd names, failures, delays) at the resolver, the checks and the engine. Bounded by time: FUZZ_SECONDS (default 60) for
 // the whole file; FUZZ_SEED replays a run's sequence of cases, FUZZ_CASE one case
 // (both printed on failure). Helpers: test/fuzz/*.
 import t, { type Test } from 'tap';
@@ -20,12 +21,17 @@ import { StreamSource, split, mutate, SMUGGLE_VALUES, type MutationName } from '
 import { IDENTITIES, identityConfig, identityRequest, setAttrs } from './fuzz/identities.js';
 import { startRig } from './fuzz/rig.js';
 import { converse, parseReplies } from './fuzz/wire.js';
+import { startHostileDns, type CustomAnswer } from './helpers/hostile-dns.js';
+import { MAX_RECORDS } from '../src/dns/resolver.js';
+import { MAX_REASON } from '../src/checks/lib/format.js';
+import { actionText } from '../src/protocol/action.js';
+import { toPolicyRequest } from '../src/protocol/request.js';
 
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 60);
 const SEED = seedFromEnv('FUZZ_SEED');
 const ONE_CASE = process.env.FUZZ_CASE ? seedFromEnv('FUZZ_CASE') : null;
 /** share of the time budget per part */
-const BUDGET = { parser: 0.25, daemon: 0.55, config: 0.2 };
+const BUDGET = { parser: 0.2, daemon: 0.5, config: 0.15, dns: 0.15 };
 /** stop a part after this many failed cases (each is printed with its seed) */
 const MAX_FAILURES = 5;
 /**
@@ -442,4 +448,115 @@ t.test('config loader: mutated YAML gives a valid config or coded errors, never 
   t.comment(`config: ${iterations} mutated configs, ${valid} valid (${runtimes} built into a runtime), ${invalid} refused; codes ${show(Object.fromEntries(codes))}; slowest load ${slowestMs.toFixed(1)} ms`);
   t.equal(failures.count, 0, 'every mutated config gave a config or coded errors');
   if (ONE_CASE === null) t.ok(valid > 0 && invalid > 0, 'the fuzz produced both valid and invalid configs');
+});
+
+// ---- the attacker's DNS side ----------------------------------------------------------
+
+/** A hostile but well-formed label (at most 63 bytes on the wire). */
+function fuzzLabel(rng: Prng): string {
+  const kinds = [
+    () => `h${rng.int(1000)}`,
+    () => 'x'.repeat(1 + rng.int(63)),
+    () => String(rng.int(256)),
+    () => rng.pick(['-a', 'a-', '_srv', 'XN--abc', 'localhost', 'local', 'invalid']),
+    () => Array.from({ length: 1 + rng.int(20) }, () => String.fromCharCode(33 + rng.int(94))).join('').replace(/[.\\]/g, 'q'),
+  ];
+  return rng.pick(kinds)();
+}
+
+function fuzzName(rng: Prng, base: string): string {
+  const n = rng.pick([0, 1, 2, 3, 6, 40]);
+  const labels = Array.from({ length: n }, () => fuzzLabel(rng));
+  const name = [...labels, base].join('.');
+  return name.length > 250 ? name.slice(name.length - 250).replace(/^[^.]*\./, '') : name;
+}
+
+function fuzzIp(rng: Prng, family: 4 | 6): string {
+  if (family === 4) return rng.pick(['10', '127', '192', '203', '0', '255', '100', '169'].map(Number)) + `.${rng.int(256)}.${rng.int(256)}.${rng.int(256)}`;
+  return rng.pick(['2001:db8', 'fe80', 'fc00', '::ffff', '2001:db8:bad', '2a00']) + `::${rng.int(65536).toString(16)}`;
+}
+
+function fuzzAnswer(rng: Prng, type: string): CustomAnswer {
+  const rcode = rng.chance(0.75) ? 0 : rng.pick([2, 3, 5, 4, 1]);
+  const count = rng.pick([0, 1, 1, 2, 5, 33, 200, 1500, 4000]);
+  const delayMs = rng.chance(0.1) ? rng.int(80) : 0;
+  const a: CustomAnswer = { rcode, delayMs };
+  if (rcode !== 0) return a;
+  if (type === 'A') a.A = Array.from({ length: count }, () => fuzzIp(rng, 4));
+  if (type === 'AAAA') a.AAAA = Array.from({ length: Math.min(count, 1500) }, () => fuzzIp(rng, 6));
+  if (type === 'MX') a.MX = Array.from({ length: Math.min(count, 1500) }, () => [rng.int(65536), rng.chance(0.05) ? '.' : fuzzName(rng, 'fz.example')]);
+  if (type === 'PTR') a.PTR = Array.from({ length: Math.min(count, 1000) }, () => fuzzName(rng, rng.pick(['fz.example', 'example.net', 'x'])));
+  return a;
+}
+
+t.test("the attacker's DNS: random floods, odd names, failures and delays never break a check, a reason or a bound", async (t) => {
+  let current: { seed: number; answers: Map<string, CustomAnswer> } | null = null;
+  const dns = await startHostileDns({
+    custom: (name, type) => {
+      if (current === null) return { rcode: 2 };
+      const key = `${type} ${name}`;
+      let a = current.answers.get(key);
+      // the answer depends on the case and the question only (not on arrival order): replayable
+      let h = current.seed;
+      for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+      if (a === undefined) current.answers.set(key, (a = fuzzAnswer(new Prng(h), type)));
+      return a;
+    },
+  });
+  t.teardown(() => dns.stop());
+  const maxBytes = 256 * 1024;
+  const yaml = `dns: { servers: ["${dns.server}"], timeout: 300ms, tries: 1, deadline: 1500ms, max_inflight: 20, max_inflight_per_zone: 5, cache: { max_bytes: ${maxBytes} } }\nidentity_cache: { max_bytes: 65536 }\n`;
+  const res = loadConfigText(yaml, 'fuzz-dns.yaml');
+  if (!res.ok) throw new Error(res.errors.map(formatConfigError).join('\n'));
+  const { log, lines } = memoryLogger();
+  const rt = await createRuntime(res.config, log);
+  t.teardown(() => rt.close());
+  const failures = failureCounter(t);
+  let decisions = 0;
+  let findingsSeen = 0;
+  const gen = cases(SECONDS * 1000 * BUDGET.dns);
+  for (const rng of gen) {
+    if (failures.count >= MAX_FAILURES) break;
+    current = { seed: rng.seed, answers: new Map() };
+    const family = rng.chance(0.5) ? 4 : 6;
+    const attrs = {
+      request: 'smtpd_access_policy', protocol_state: rng.pick(['RCPT', 'RCPT', 'MAIL', 'CONNECT', 'EHLO']),
+      client_address: fuzzIp(rng, family), client_name: 'unknown',
+      helo_name: rng.chance(0.1) ? '' : fuzzName(rng, rng.pick(['fz.example', 'example.net'])).replace(/./g, (c) => (rng.chance(0.3) ? c.toUpperCase() : c)),
+      sender: rng.chance(0.1) ? '' : `u@${fuzzName(rng, rng.pick(['fz.example', 'example.org']))}`,
+      recipient: 'b@ours.example', server_address: '198.51.100.1', instance: `fz.${hex(rng.seed)}`,
+    };
+    const where = `case FUZZ_CASE=${hex(rng.seed)} (run FUZZ_SEED=${hex(SEED)}) ${JSON.stringify(attrs)}`;
+    try {
+      const d = await rt.decider.decide(toPolicyRequest(attrs), { engine: undefined, peer: 'fuzz' });
+      decisions++;
+      const text = actionText(d.action);
+      if (!/^[\x20-\x7e]+$/.test(text) || text.length > 600) failures.fail(`unsafe action line ${JSON.stringify(text.slice(0, 200))}\n${where}`);
+      if (/^(5|REJECT)/.test(text) && d.findings.some((f) => f.result === 'tempfail' && d.fired.includes(f.check))) {
+        failures.fail(`a tempfail finding fired a 5xx: ${text}\n${where}`);
+      }
+      for (const f of d.findings) {
+        findingsSeen++;
+        if (f.reason.length > MAX_REASON) failures.fail(`${f.check}: reason of ${f.reason.length} characters\n${where}`);
+        if (!['pass', 'fail', 'skip', 'tempfail'].includes(f.result)) failures.fail(`${f.check}: result ${String(f.result)}\n${where}`);
+      }
+    } catch (e) {
+      failures.fail(`decide threw: ${(e as Error).stack}\n${where}`);
+    }
+    if (rt.dns.cacheBytes > maxBytes) failures.fail(`DNS cache ${rt.dns.cacheBytes} bytes > ${maxBytes}\n${where}`);
+    if (rt.dns.inflight > 20) failures.fail(`${rt.dns.inflight} queries in flight > max_inflight\n${where}`);
+  }
+  current = null;
+  // every answer the resolver kept is within MAX_RECORDS (read back through the cache)
+  const probe = rt.dns.scoped(Date.now() + 1000);
+  const flood = await probe.a('flood-check.fz.example'); // answered by the server with current=null: SERVFAIL
+  t.equal(flood.status, 'tempfail');
+  for (let i = 0; i < 50 && (rt.dns.inflight > 0 || rt.dns.zonesActive > 0); i++) await new Promise((r) => setTimeout(r, 100));
+  t.equal(rt.dns.inflight, 0, 'every query ended');
+  t.equal(rt.dns.zonesActive, 0, 'no zone left holding a share');
+  t.equal(rt.dns.stats.truncatedAnswers > 0 || decisions < 20, true, 'floods were seen and cut (or the budget was tiny)');
+  t.same(lines.filter((l) => l.level === 'error').map((l) => `${String(l.code)} ${String(l.msg)}`), [], 'no error-level line (no check crashed)');
+  t.equal(failures.count, 0, 'every case held every bound');
+  t.ok(MAX_RECORDS === 32);
+  t.comment(`dns: ${decisions} decisions, ${findingsSeen} findings, ${rt.dns.stats.queries} queries, ${rt.dns.stats.truncatedAnswers} answers cut to ${MAX_RECORDS}, cache ${rt.dns.cacheBytes} bytes`);
 });

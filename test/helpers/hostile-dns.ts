@@ -20,7 +20,9 @@
  *                     `slowMs` (default 3,000 ms): A 192.0.2.1 (documentation,
  *                     treated as global), MX 10 mx.slow.attack.example
  *   honest      any   honest.example: mail.honest.example A 203.0.113.5,
- *                     MX 10 mail.honest.example; PTR 203.0.113.5 -> mail.honest.example
+ *                     MX 10 mail.honest.example; PTR 203.0.113.5 -> mail.honest.example;
+ *                     any other name under honest.example: A 203.0.113.5 and
+ *                     MX 10 mail.honest.example (new honest names per request)
  * Everything else: NXDOMAIN.
  *
  * Why its own server (not dns-server.ts): the floods need DNS name
@@ -69,6 +71,17 @@ interface Reply {
   tag: string;
 }
 
+/** A made-up answer (the fuzz's): records are encoded with compression like the floods. */
+export interface CustomAnswer {
+  rcode?: number;
+  A?: string[];
+  AAAA?: string[];
+  MX?: Array<[number, string]>;
+  /** target names (labels of at most 63 bytes) */
+  PTR?: string[];
+  delayMs?: number;
+}
+
 export interface HostileDns {
   readonly port: number;
   /** for dns.servers */
@@ -114,6 +127,21 @@ const mxRR = (pref: number, host: string) => {
 /** PTR target "<label>.<question name>": one label and a pointer (7-12 bytes of rdata). */
 const ptrRR = (label: string) => rr(TYPE.PTR, Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'ascii'), Buffer.from([0xc0, 0x0c])]));
 const ptrNameRR = (name: string) => rr(TYPE.PTR, nameWire(name));
+const aaaaRR = (ip: string) => {
+  const v = parseIp(ip)?.value ?? 0n;
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 16; i++) b[i] = Number((v >> BigInt(8 * (15 - i))) & 0xffn);
+  return rr(TYPE.AAAA, b);
+};
+
+function encodeCustom(c: CustomAnswer, type: number): Reply {
+  const rrs: Buffer[] = [];
+  if (type === TYPE.A) for (const ip of c.A ?? []) rrs.push(aRR(ip));
+  if (type === TYPE.AAAA) for (const ip of c.AAAA ?? []) rrs.push(aaaaRR(ip));
+  if (type === TYPE.MX) for (const [p, h] of c.MX ?? []) rrs.push(mxRR(p, h));
+  if (type === TYPE.PTR) for (const n of c.PTR ?? []) rrs.push(ptrNameRR(n));
+  return { rcode: c.rcode ?? 0, rrs, delayMs: c.delayMs ?? 0, tag: c.delayMs ? 'custom' : '' };
+}
 
 /** Built once: the floods are the same for every query. */
 const FLOOD_A_RRS = Array.from({ length: FLOOD_A }, (_, i) => aRR(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
@@ -153,6 +181,12 @@ function answer(name: string, type: number, slowMs: number): Reply {
   if (name === ATTACK.nullMxLast) return ok(type === TYPE.MX ? NULL_LAST_RRS : []);
   if (name === ATTACK.honestDomain) return ok(type === TYPE.MX ? [mxRR(10, ATTACK.honestHost)] : []);
   if (name === ATTACK.honestHost) return ok(type === TYPE.A ? [aRR(ATTACK.honestIp)] : []);
+  if (name.endsWith(`.${ATTACK.honestDomain}`)) {
+    // any other honest name (new names per request): A of the honest client, MX to the honest host
+    if (type === TYPE.A) return ok([aRR(ATTACK.honestIp)]);
+    if (type === TYPE.MX) return ok([mxRR(10, ATTACK.honestHost)]);
+    return ok([]);
+  }
   const ip = arpaIp(name);
   if (ip !== null && type === TYPE.PTR) {
     if (ip.startsWith(ATTACK.ptrFloodPrefix)) return ok(PTR_FLOOD_RRS);
@@ -175,19 +209,31 @@ function questionBytes(msg: Buffer): Buffer | null {
 
 function encodeReply(query: Buffer, q: Buffer, rep: Reply, maxSize: number): Buffer {
   let size = 12 + q.length;
-  for (const r of rep.rrs) size += r.length;
+  let rrs = rep.rrs;
+  for (const r of rrs) size += r.length;
+  if (maxSize >= 65535 && size > 65535) {
+    // over TCP: as many records as one DNS message holds
+    let keep = 0;
+    size = 12 + q.length;
+    while (keep < rrs.length && size + rrs[keep]!.length <= 65535) size += rrs[keep++]!.length;
+    rrs = rrs.slice(0, keep);
+  }
   const tc = size > maxSize;
   const head = Buffer.alloc(12);
   head.writeUInt16BE(query.readUInt16BE(0), 0);
   head.writeUInt16BE(0x8000 | 0x0400 | (query.readUInt16BE(2) & 0x0100) | 0x0080 | (tc ? 0x0200 : 0) | rep.rcode, 2);
   head.writeUInt16BE(1, 4);
-  head.writeUInt16BE(tc ? 0 : rep.rrs.length, 6);
-  return tc ? Buffer.concat([head, q]) : Buffer.concat([head, q, ...rep.rrs]);
+  head.writeUInt16BE(tc ? 0 : rrs.length, 6);
+  return tc ? Buffer.concat([head, q]) : Buffer.concat([head, q, ...rrs]);
 }
 
 // ---- server -----------------------------------------------------------------------
 
-export async function startHostileDns(opts: { slowMs?: number } = {}): Promise<HostileDns> {
+export async function startHostileDns(opts: {
+  slowMs?: number;
+  /** asked first for every query (name lower case, type 'A'|'AAAA'|'MX'|'PTR'|...); undefined: the attack zones */
+  custom?: (name: string, type: string) => CustomAnswer | undefined;
+} = {}): Promise<HostileDns> {
   const slowMs = opts.slowMs ?? 3000;
   const counts = new Map<string, number>();
   const pendingNow = new Map<string, number>();
@@ -209,7 +255,8 @@ export async function startHostileDns(opts: { slowMs?: number } = {}): Promise<H
     counts.set(question.type, (counts.get(question.type) ?? 0) + 1);
     const name = question.name.toLowerCase().replace(/\.$/, '');
     const type = TYPE[question.type as keyof typeof TYPE] ?? 0;
-    const rep = answer(name, type, slowMs);
+    const c = opts.custom?.(name, question.type);
+    const rep = c !== undefined ? encodeCustom(c, type) : answer(name, type, slowMs);
     const opt = decoded.additionals?.find((a) => a.type === 'OPT') as { udpPayloadSize?: number } | undefined;
     const maxSize = tcp ? 65535 : Math.max(512, opt?.udpPayloadSize ?? 512);
     const out = encodeReply(msg, q, rep, maxSize);
