@@ -47,6 +47,7 @@ export const ErrorCodes = {
   PI_CONFIG_INVALID: { text: 'the config does not match the schema (unknown key, wrong type, bad value)', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },
   PI_CONFIG_WARNING: { text: 'the config is valid but a setting has no effect as written (the line says which)', level: 'warn', effect: 'the config is used as written' },
   PI_CONFIG_DEPRECATED: { text: 'the config uses an obsolete form of a key that is still understood (e.g. the providers mapping)', level: 'warn', effect: 'the config loads with the value converted as the warning says; check-config and the start/reload log print it' },
+  PI_CONFIG_SECRET_READABLE: { text: 'a file holding a secret (the config with a Redis password, limits.redis.password_file, the TLS key) is readable by every local user', level: 'warn', effect: 'the daemon serves on; chmod 640 the file or use a systemd credential' },
   PI_CONFIG_RELOAD_FAILED: { text: 'SIGHUP: the new config was refused', level: 'error', effect: 'the old config keeps serving' },
   // --- log -------------------------------------------------------------------
   PI_LOG_REOPEN_FAILED: { text: 'SIGUSR2: the log file could not be reopened (permission, missing directory)', level: 'error', effect: 'logging goes on into the file open before (the rotated one)' },

@@ -4,7 +4,12 @@
 // control characters in logged values.
 import t from 'tap';
 import net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { safeUrl, redisOptions } from '../src/limits/redis.js';
+import { redactUrl, credentialPath } from '../src/config/redact.js';
+import { loadConfigFile } from '../src/config/load.js';
+import { DaemonProcess, CLI } from './helpers/daemon-process.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../src/log/logger.js';
@@ -27,6 +32,12 @@ function config(yaml: string): Config {
   const r = loadConfigText(yaml, 'test.yaml');
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.config;
+}
+
+function limitsOfFile(file: string) {
+  const r = loadConfigFile(file);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config.limits.redis;
 }
 
 /** A request of about 64 KB: 8 attributes of 7,900 bytes (under every parser limit). */
@@ -229,4 +240,59 @@ t.test('limit keys: a plain key can never equal a hashed one', async (t) => {
     }
   }
   t.equal(key(['sasl_username'], { sasl_username: `%sha256:${hex}` }), `%25sha256:${hex}`, 'the "%" of a plain value is escaped');
+});
+
+t.test('Redis URLs are redacted by parsing: user info and query', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['redis://:p@ssw0rd@127.0.0.1/0', 'redis://:***@127.0.0.1/0'],
+    ['redis://alice:s3cret@127.0.0.1:6379/1', 'redis://alice:***@127.0.0.1:6379/1'],
+    ['redis://127.0.0.1/0?password=s3cret&db=1', 'redis://127.0.0.1/0?password=***&db=1'],
+    ['rediss://127.0.0.1:6380/0?PASS=s3cret', 'rediss://127.0.0.1:6380/0?PASS=***'],
+    ['unix:/run/redis.sock?password=s3cret', 'unix:/run/redis.sock?password=***'],
+    ['redis://127.0.0.1:6379/0', 'redis://127.0.0.1:6379/0'],
+  ];
+  for (const [url, want] of cases) {
+    t.equal(safeUrl(url), want, url.replace(/s3cret|ssw0rd/, '…'));
+    t.notMatch(safeUrl(url), /s3cret|ssw0rd/);
+  }
+  t.equal(redactUrl('redis://[broken'), '<unparsable URL>', 'an unparsable URL is not echoed');
+});
+
+t.test('check-config redacts secrets and warns (coded) about secrets other users can read; serve warns too', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-secrets-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, 'listen: [inet:127.0.0.1:0]\nlimits:\n  backend: redis\n  redis:\n    url: "redis://alice:urlsecret@127.0.0.1:1/0?password=querysecret"\n    password: plainsecret\n');
+  chmodSync(cfg, 0o644);
+  const run = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000, env });
+  let r = run(['check-config', '--config', cfg]);
+  t.equal(r.status, 0, 'valid');
+  t.notMatch(r.stdout + r.stderr, /urlsecret|querysecret|plainsecret/, 'no secret in check-config output');
+  t.match(r.stdout, /password: "?\*\*\*"?/, 'password shown as ***');
+  t.match(r.stderr, /PI_CONFIG_SECRET_READABLE/, 'world-readable config with a password: coded warning');
+  chmodSync(cfg, 0o640);
+  r = run(['check-config', '--config', cfg]);
+  t.notMatch(r.stderr, /PI_CONFIG_SECRET_READABLE/, 'mode 0640: no warning');
+  // a password file readable by others; and a systemd credential
+  const pw = join(dir, 'redis-password');
+  writeFileSync(pw, 'filesecret\n');
+  chmodSync(pw, 0o644);
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\nlimits:\n  backend: redis\n  redis:\n    url: "redis://127.0.0.1:1/0"\n    password_file: ${pw}\n`);
+  chmodSync(cfg, 0o644);
+  r = run(['check-config', '--config', cfg]);
+  t.match(r.stderr, /redis-password \(limits\.redis\.password_file\) is readable by every local user.*PI_CONFIG_SECRET_READABLE/, 'password file 0644 warned');
+  t.notMatch(r.stderr, /p\.yaml \(config/, 'a config without a password in it may be 0644');
+  const d = await DaemonProcess.start(['serve', '--config', cfg, '--log-level', 'info']);
+  t.teardown(() => d.stop());
+  t.ok(d.lines.some((l) => l.code === 'PI_CONFIG_SECRET_READABLE' && String(l.file).endsWith('redis-password')), 'serve logs the coded warning at start');
+  await d.stop();
+  chmodSync(pw, 0o600);
+  // ${CREDENTIALS_DIRECTORY}: systemd's LoadCredential=redis-password:/etc/... puts the file there
+  writeFileSync(cfg, 'listen: [inet:127.0.0.1:0]\nlimits:\n  backend: redis\n  redis:\n    url: "redis://127.0.0.1:1/0"\n    password_file: ${CREDENTIALS_DIRECTORY}/redis-password\n');
+  t.equal(credentialPath('${CREDENTIALS_DIRECTORY}/redis-password', { CREDENTIALS_DIRECTORY: dir }), pw);
+  t.equal(credentialPath('${CREDENTIALS_DIRECTORY}/redis-password', {}), null, 'unset outside the unit');
+  t.equal(redisOptions({ ...limitsOfFile(cfg), password_file: '${CREDENTIALS_DIRECTORY}/redis-password' }, { CREDENTIALS_DIRECTORY: dir }).options.password, 'filesecret', 'the password is read from the credential');
+  r = run(['check-config', '--config', cfg], { ...process.env, CREDENTIALS_DIRECTORY: join(dir, 'none') });
+  t.equal(r.status, 78, 'a missing credential is a config error under the unit');
+  t.match(r.stderr, /password_file: cannot read .*none\/redis-password/);
 });

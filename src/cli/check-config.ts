@@ -7,6 +7,8 @@ import { COMMON_OPTIONS, parse } from './args.js';
 import { loadFor } from './config-source.js';
 import { formatConfigError } from '../config/load.js';
 import type { Config } from '../config/types.js';
+import { redactUrl } from '../config/redact.js';
+import { secretWarnings, secretWarningText } from '../config/secrets.js';
 import { showValue } from '../config/spec.js';
 import { buildConfigSpec, type ConfigBody } from '../config/schema.js';
 import { createEngine } from '../engine/engine.js';
@@ -16,12 +18,17 @@ import type { DnsLookup } from '../dns/types.js';
  * The effective config as config text: valid input that means the same (a
  * test feeds it back). Durations print as "600s" (a plain number would mean
  * seconds), endpoints and CIDR sets as text; `source` is not a key.
+ * Secrets are the exception: a password prints as "***", a Redis URL without
+ * its password.
  */
 export function printableConfig(config: Config): unknown {
   const { source: _source, ...body } = config;
   return JSON.parse(
     JSON.stringify(showValue(buildConfigSpec(), body as ConfigBody), (k, v) => {
       if (v && typeof v === 'object' && 'kind' in v && 'text' in v && (v.kind === 'inet' || v.kind === 'unix')) return v.text;
+      // secrets never printed: a password as ***, a Redis URL without its password (config/redact.ts)
+      if (k === 'password' && typeof v === 'string') return '***';
+      if (k === 'url' && typeof v === 'string') return redactUrl(v);
       return v;
     }),
   );
@@ -40,8 +47,12 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
   // compiling; serve logs the same lines at start.
   for (const w of r.warnings) process.stderr.write(`warning: ${formatConfigError(w)}\n`);
   const noDns = { scoped: (): DnsLookup => { throw new Error('check-config does no lookups'); } };
-  const warnings = createEngine(r.config, { dns: noDns }).warnings;
+  const warnings = [...createEngine(r.config, { dns: noDns }).warnings];
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const w of secretWarnings(r.config)) {
+    warnings.push(secretWarningText(w));
+    process.stderr.write(`warning: ${secretWarningText(w)} [PI_CONFIG_SECRET_READABLE]\n`);
+  }
   if (!values.quiet) {
     process.stdout.write(`# effective config from ${r.config.source}\n`);
     process.stdout.write(stringify(printableConfig(r.config)));

@@ -24,6 +24,7 @@
 import cluster from 'node:cluster';
 import { COMMON_OPTIONS, parse } from './args.js';
 import { configPath, loadFor } from './config-source.js';
+import { secretWarnings, secretWarningText } from '../config/secrets.js';
 import { version } from './version.js';
 import { formatConfigError, type Overrides } from '../config/load.js';
 import { createLogger, flushLogger, flushNow, reopenLog, type Logger } from '../log/logger.js';
@@ -61,6 +62,11 @@ function warnIfMetricsMoved(log: Logger, before: Config, after: Config): void {
   if (a !== b) log.warn({ before: a, after: b }, 'metrics.listen changes need a restart; keeping the current metrics endpoint');
 }
 
+/** PI_CONFIG_SECRET_READABLE for each secret any local user can read (start and reload). */
+function warnSecrets(config: Config, log: Logger): void {
+  for (const w of secretWarnings(config)) log.warn({ code: 'PI_CONFIG_SECRET_READABLE', file: w.file, mode: w.mode }, secretWarningText(w));
+}
+
 /**
  * Load the config again for SIGHUP. Invalid: log the same file:line:col lines
  * as check-config (PI_CONFIG_RELOAD_FAILED), count it, return null — the old
@@ -70,6 +76,7 @@ function loadForReload(explicit: string | undefined, overrides: Overrides, log: 
   const nr = loadFor(explicit, overrides);
   if (nr.ok) {
     for (const w of nr.warnings) log.warn({ code: w.code }, formatConfigError(w));
+    warnSecrets(nr.config, log);
     return nr.config;
   }
   metrics.observeReload(false);
@@ -106,6 +113,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 78;
   }
   for (const w of r.warnings) log.warn({ code: w.code }, formatConfigError(w));
+  warnSecrets(config, log);
   if (config.source.startsWith('<')) log.warn({ path: '/etc/policyd-identity/policyd-identity.yaml' }, 'no config file: running on the embedded defaults');
 
   if (!stdio && config.workers > 1 && cluster.isPrimary) return runPrimary(config, log, values.config, overrides);

@@ -29,6 +29,7 @@ import {
   type Spec, type SpecType, type Path, type Ctx,
 } from '../config/spec.js';
 import { parseDuration, formatDuration } from '../config/duration.js';
+import { credentialPath, redactUrl } from '../config/redact.js';
 import { compileCidrs } from '../net/ip.js';
 import { normalizeDomain } from '../net/identity.js';
 import { normalizeReplyCode } from '../protocol/action.js';
@@ -244,15 +245,15 @@ const tlsSpec: Spec<RedisTls | null> = {
 };
 
 const redisUrl = custom<string>('a redis://, rediss:// or unix:/path URL', (v, fail) => {
-  if (typeof v !== 'string') return fail(`expected a redis://HOST:PORT/DB, rediss://... or unix:/path URL, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') return fail(`expected a redis://HOST:PORT/DB, rediss://... or unix:/path URL, got a ${typeof v}`);
   if (v.startsWith('unix:') || v.startsWith('/')) return v;
   try {
     const u = new URL(v);
-    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return fail(`expected a redis:// or rediss:// URL, got ${JSON.stringify(v)}`);
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return fail(`expected a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(v))}`);
     if (u.pathname !== '' && u.pathname !== '/' && !/^\/\d{1,2}$/.test(u.pathname)) return fail(`the path of a Redis URL is a database number, got ${JSON.stringify(u.pathname)}`);
     return v;
   } catch {
-    return fail(`not a URL: ${JSON.stringify(v)}`);
+    return fail('not a URL (the value is not repeated here: it may hold a password)');
   }
 });
 
@@ -298,7 +299,10 @@ export function crossCheck(config: { workers: number; limits: LimitsConfig }): s
     ];
     for (const [name, file] of files) {
       if (file === null) continue;
-      try { accessSync(file, fsConstants.R_OK); } catch (e) { errors.push(`${name}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`); }
+      // ${CREDENTIALS_DIRECTORY}/name outside the unit: only the unit's own run can check it
+      const path = credentialPath(file);
+      if (path === null) continue;
+      try { accessSync(path, fsConstants.R_OK); } catch (e) { errors.push(`${name}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`); }
     }
     if (l.redis.password !== null && l.redis.password_file !== null) errors.push('limits.redis: give password or password_file, not both');
     if (l.redis.tls !== null && l.redis.tls.cert_file !== null && l.redis.tls.key_file === null) errors.push('limits.redis.tls: cert_file needs key_file');

@@ -43,6 +43,7 @@ function redisClass(): typeof import('ioredis').Redis {
 }
 import type { Logger } from 'pino';
 import { ErrorCodes } from '../errors.js';
+import { credentialPath, redactUrl } from '../config/redact.js';
 import type { Mode, Verdict } from './algorithm.js';
 import type { Backend, BackendRule } from './backend.js';
 import type { RedisConfig } from './config.js';
@@ -159,7 +160,14 @@ function toVerdict(r: [number, number, number, number]): Verdict {
   return { allowed: r[0] === 1, retryAfter: r[1], window: r[2], remaining: r[3] };
 }
 
-export function redisOptions(cfg: RedisConfig): { target: string | null; options: RedisOptions } {
+/** A configured file, `${CREDENTIALS_DIRECTORY}` expanded (systemd LoadCredential=). */
+function filePath(p: string, env: NodeJS.ProcessEnv): string {
+  const f = credentialPath(p, env);
+  if (f === null) throw new Error(`${p}: CREDENTIALS_DIRECTORY is not set (the unit needs LoadCredential=)`);
+  return f;
+}
+
+export function redisOptions(cfg: RedisConfig, env: NodeJS.ProcessEnv = process.env): { target: string | null; options: RedisOptions } {
   const options: RedisOptions = {
     connectTimeout: cfg.connect_timeout,
     commandTimeout: cfg.timeout,
@@ -175,14 +183,14 @@ export function redisOptions(cfg: RedisConfig): { target: string | null; options
   };
   if (cfg.username !== null) options.username = cfg.username;
   if (cfg.password !== null) options.password = cfg.password;
-  if (cfg.password_file !== null) options.password = readFileSync(cfg.password_file, 'utf8').trim();
+  if (cfg.password_file !== null) options.password = readFileSync(filePath(cfg.password_file, env), 'utf8').trim();
   if (cfg.tls !== null) {
     const t = cfg.tls;
     options.tls = {
       rejectUnauthorized: t.verify,
-      ...(t.ca_file !== null ? { ca: readFileSync(t.ca_file) } : {}),
-      ...(t.cert_file !== null ? { cert: readFileSync(t.cert_file) } : {}),
-      ...(t.key_file !== null ? { key: readFileSync(t.key_file) } : {}),
+      ...(t.ca_file !== null ? { ca: readFileSync(filePath(t.ca_file, env)) } : {}),
+      ...(t.cert_file !== null ? { cert: readFileSync(filePath(t.cert_file, env)) } : {}),
+      ...(t.key_file !== null ? { key: readFileSync(filePath(t.key_file, env)) } : {}),
       ...(t.servername !== null ? { servername: t.servername } : {}),
     };
   }
@@ -296,7 +304,7 @@ export class RedisBackend implements Backend {
   }
 }
 
-/** The URL without its password, for logs. */
+/** The URL without its password, for logs (parsed: user info and query, see config/redact.ts). */
 export function safeUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  return redactUrl(url);
 }
