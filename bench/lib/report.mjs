@@ -75,6 +75,12 @@ export function renderReport({ meta, records, extra, identities }) {
   p(`- **Mode:** ${meta.mode}; phases ${meta.phases.join(', ')}; daemon \`node ${(meta.node_args ?? []).join(' ')} ${meta.cli}\`${meta.baseline ? `; baseline (target "baseline", same flags) \`${meta.baseline}\`${meta.baseline_desc ? ` = ${meta.baseline_desc}` : ''}` : ''}; raw data: \`${meta.out}/results.jsonl\``);
   p('- **Setup:** everything on 127.0.0.1. The daemon is `node dist/cli.js serve` with the default config except `log.destination` (a file; level info: one JSON line per decision, as in production); it resolves through the bench\'s loopback DNS server (the peer bench\'s identities, TTL 300 s). The load generator (`bench/loadgen.mjs`) keeps one request outstanding per connection, as Postfix does, and gives every request a new `instance` and `client_port` (a new SMTP session each time) over the 17 identities of the mix; the ceiling (`bench/lib/ceiling.mjs`) parses each request and answers `DUNNO`.');
   p('- **Noise:** the machine has 2 cores shared with other jobs. "other" = cores used by processes outside the benchmark during a run; runs above 0.25 are *noisy*; summaries are medians of quiet runs (* = only noisy runs). Load generator and server share the 2 cores, so req/s is bounded by both; "CPU µs/req" (the server\'s own CPU time per request, user + system, from /proc) moves least with noise.');
+  const others = records.map((r) => r.other_cores).filter((x) => typeof x === 'number');
+  if (others.length) {
+    const noisy = records.filter((r) => r.noisy).length;
+    const la = records.map((r) => r.loadavg_before?.[0]).filter((x) => typeof x === 'number');
+    p(`- **How noisy this run was:** other jobs used a median ${f(median(others), 2)} cores (max ${f(Math.max(...others), 2)}) of the machine's ${meta.host_cpus} during the measured runs; ${noisy} of ${records.length} runs were noisy (> 0.25 cores); 1-minute load average ${f(Math.min(...la), 1)}-${f(Math.max(...la), 1)}. Read req/s and latency with that in mind; CPU per request is the steadiest figure, and ratios are only taken between runs made side by side.`);
+  }
   p();
 
   // ---- targets ----
