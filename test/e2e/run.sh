@@ -104,11 +104,12 @@ DEADLINE=$(( $(date +%s) + BUDGET ))
 SERVFAIL_PORT=5399
 SILENT_PORT=5400
 LOCAL_CLIENTS="203.0.113.10 203.0.113.20"
-DAEMONS=(main warn actions slow)
+DAEMONS=(main warn actions slow spf)
 declare -A VIA_PORT=([tcp]=2525 [unix]=2526 [spawn]=2527 [warn]=2528 [actions]=2529
-  [down]=2530 [down-dunno]=2531 [slow]=2532 [slow-dunno]=2533 [stages]=2534 [stages-actions]=2535)
+  [down]=2530 [down-dunno]=2531 [slow]=2532 [slow-dunno]=2533 [stages]=2534 [stages-actions]=2535
+  [spf]=2536)
 DAEMON_LOGS=("$RUN/daemon-main.log" "$RUN/daemon-warn.log" "$RUN/daemon-actions.log"
-  "$RUN/daemon-slow.log" "$RUN/tmp/daemon-spawn.log")
+  "$RUN/daemon-slow.log" "$RUN/daemon-spf.log" "$RUN/tmp/daemon-spawn.log")
 
 say() { printf 'run.sh: %s\n' "$*" >&2; }
 nsx() { ip netns exec "$NETNS" "$@"; }
@@ -235,7 +236,7 @@ setup() {
   node "$CLI" check-config -q --config "$RUN/spawn.yaml" > "$RUN/spawn.check" 2>&1 \
     || { say "config spawn refused:"; cat "$RUN/spawn.check" >&2; return 1; }
   for name in "${DAEMONS[@]}"; do start_bg "daemon-$name" node "$CLI" serve --config "$RUN/$name.yaml"; done
-  for name in main:10040 warn:10041 actions:10042 slow:10043; do
+  for name in main:10040 warn:10041 actions:10042 slow:10043 spf:10044; do
     wait_listen tcp "${name#*:}" "daemon-${name%%:*}" || { say "daemon ${name%%:*} did not listen:"; tail -20 "$RUN/daemon-${name%%:*}.out" >&2; return 1; }
   done
   wait_listen unix "$RUN/policy.sock" || { say "main daemon has no UNIX socket"; return 1; }
@@ -251,7 +252,7 @@ setup() {
   [[ $CLI == "$REPO"/* ]] && spawn_cli=$RUN/repo/${CLI#"$REPO"/}
   mkdir -p "$RUN/repo"
   sed -e "s|@RUN@|$RUN|g" -e "s|@CLI@|$spawn_cli|g" -e "s|@NODE@|$(command -v node)|g" "$HERE/master.cf.in" > "$CONF/master.cf"
-  printf '/^(X-Policy-Identity|Authentication-Results):/ WARN\n' > "$CONF/header_checks"
+  printf '/^(X-Policy-Identity|Authentication-Results|Received-SPF):/ WARN\n' > "$CONF/header_checks"
   timeout 30 ip netns exec "$NETNS" postfix -c "$CONF" check > "$RUN/postfix-check.out" 2>&1 || { cat "$RUN/postfix-check.out" >&2; return 1; }
   # shellcheck disable=SC2016
   timeout 30 ip netns exec "$NETNS" sh -c '
