@@ -35,7 +35,7 @@ import type { DnsAnswer } from '../../dns/types.js';
 import { errorCodeOf } from '../../dns/classify.js';
 import { parseIp } from '../../net/ip.js';
 import type { CheckContext, Finding } from '../types.js';
-import { finding } from './format.js';
+import { few, finding } from './format.js';
 import { lookupA, lookupAaaa, lookupMx, lookupPtr, lookupTxt, memo } from './lookup.js';
 import { fqdnHeloOrSkip } from './subject.js';
 
@@ -123,26 +123,26 @@ function resolverFor(ctx: CheckContext, trail: string[]): SpfResolver {
     switch (type) {
       case 'TXT': {
         const a = await lookupTxt(ctx, name);
-        note('TXT', name, a, a.records.map((r) => JSON.stringify(r.length > 120 ? `${r.slice(0, 120)}...` : r)).join(', '));
+        note('TXT', name, a, few(a.records.map((r) => JSON.stringify(r.length > 120 ? `${r.slice(0, 120)}...` : r))));
         // mailauth joins each record's chunks; one chunk per record, already joined
         return a.status === 'ok' ? a.records.map((r) => [r]) : fail(type, name, a);
       }
       case 'A':
       case 'AAAA': {
         const a = type === 'A' ? await lookupA(ctx, name) : await lookupAaaa(ctx, name);
-        note(type, name, a, a.records.join(', '));
+        note(type, name, a, few(a.records, a.omitted ?? 0));
         return a.status === 'ok' ? a.records.slice() : fail(type, name, a);
       }
       case 'MX': {
         const a = await lookupMx(ctx, name);
-        note('MX', name, a, a.records.map((m) => `${m.priority} ${m.exchange || '.'}`).join(', '));
+        note('MX', name, a, few(a.records.map((m) => `${m.priority} ${m.exchange || '.'}`), a.omitted ?? 0));
         return a.status === 'ok' ? a.records.map((m) => ({ exchange: m.exchange, priority: m.priority })) : fail(type, name, a);
       }
       case 'PTR': {
         const address = addressOfReverseName(name);
         if (address === null) throw Object.assign(new Error(`PTR ${name}: not a reverse name`), { code: 'ENOTFOUND' });
         const a = await lookupPtr(ctx, address);
-        note('PTR', address, a, a.records.join(', '));
+        note('PTR', address, a, few(a.records, a.omitted ?? 0));
         return a.status === 'ok' ? a.records.slice() : fail(type, name, a);
       }
       default:
