@@ -120,10 +120,6 @@ function writeConfig(name, { workers = 1 } = {}) {
   fs.writeFileSync(file, [
     `# bench config (${name}): defaults, except the log goes to a file and the lab's addresses count as public`,
     `workers: ${workers}`,
-    // the bench's identities use the documentation ranges (RFC 5737, RFC 3849): say they
-    // are public here rather than rely on the default of identity.public_networks
-    'identity:',
-    '  public_networks: [192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32]',
     'log:',
     '  level: info',
     `  destination: ${path.join(OUT, `${name}.log`)}`,
