@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logfmtValue, jsonLineToText } from '../src/log/text.js';
+import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
 import { parseLogfmt } from './helpers/logfmt.js';
 import { spawn } from 'node:child_process';
 import { CLI } from './helpers/daemon-process.js';
@@ -117,7 +118,7 @@ t.test('info decision line: under 300 bytes accepted, what fired when refused; e
   const dir = tempDir(t);
   const logFile = join(dir, 'daemon.log');
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
   const p = await startWithFileLog(t, cfg, logFile);
   const c = await PolicyClient.connect({ port: p.port });
   t.teardown(() => c.close());
@@ -140,7 +141,7 @@ t.test('info decision line: under 300 bytes accepted, what fired when refused; e
   await p.stop();
 
   // log.level: debug adds one line per decision with every check, the reasons and the peer
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  level: debug\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  level: debug\n`);
   rmSync(logFile);
   const q = await startWithFileLog(t, cfg, logFile);
   const c2 = await PolicyClient.connect({ port: q.port });
@@ -183,7 +184,7 @@ t.test('log.format: text writes one logfmt line per event; a hostile HELO stays 
   const dir = tempDir(t);
   const logFile = join(dir, 'daemon.log');
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  format: text\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  format: text\n`);
   const p = await startWithFileLog(t, cfg, logFile);
   const c = await PolicyClient.connect({ port: p.port });
   t.teardown(() => c.close());
@@ -217,7 +218,7 @@ t.test('SIGUSR2 reopens the log file after logrotate moved it; SIGHUP switches t
   const dir = tempDir(t);
   const logFile = join(dir, 'daemon.log');
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
   const p = await startWithFileLog(t, cfg, logFile);
   const c = await PolicyClient.connect({ port: p.port });
   t.teardown(() => c.close());
@@ -237,7 +238,7 @@ t.test('SIGUSR2 reopens the log file after logrotate moved it; SIGHUP switches t
   t.ok(old.includes('RENAMED.1') || now.some((l) => l.includes('RENAMED.1')), 'nothing lost between rename and signal');
 
   // reload into text format: the next lines are logfmt, in the same file
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  format: text\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n  format: text\n`);
   p.signal('SIGHUP');
   await fileLines(logFile, (l) => l.includes('msg=reloaded'));
   t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'TEXT.1' })), 'DUNNO');
@@ -252,7 +253,7 @@ t.test('SIGUSR2 on a log file that cannot be reopened: PI_LOG_REOPEN_FAILED, log
   const dir = tempDir(t);
   const logFile = join(dir, 'daemon.log');
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [inet:127.0.0.1:0]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: ${logFile}\n`);
   const p = await startWithFileLog(t, cfg, logFile);
   renameSync(logFile, `${logFile}.1`);
   mkdirSync(logFile); // the path is now a directory: open(2) fails with EISDIR, also for root
