@@ -18,6 +18,11 @@
  * 177 -> 135 MB at the same throughput (a scavenge of 4 MiB is cheap; the
  * daemon's garbage is short-lived request objects). `npm start`, the systemd
  * unit (via this shebang) and the tests that spawn the daemon use the same flag.
+ * A/B of 2026-12-06 (`node bench/run.mjs --phases semispace`, bench/RESULTS.md):
+ * 8 or 16 MiB spend somewhat less CPU per request in GC (through stdio 35-45
+ * against 50-55 µs; over sockets within the shared machine's noise) but raise
+ * the 1,000-connection peak from 142 MiB (4) to 160 (8), 172 (16) and 153
+ * (V8's default) — above the 150 MB target — so 4 stays.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
