@@ -33,7 +33,7 @@
 // 300 ms: RSS over time, p99, DNS queries and CPU per identity), c1000
 // (1,000 connections: peak RSS, p99), workers (workers: 2 against 1, and the
 // ceiling likewise), stdio (the daemon's own CPU per request with no socket:
-// N and then 2N warm-mix requests piped into `serve --stdio`, CPU from
+// N and then 2N warm-mix requests, one at a time, over a pipe to `serve --stdio`, CPU from
 // getrusage at exit, (2N − N) / N; the least noisy figure on a shared
 // machine, for A/B of hot-path changes), profile (--full: node --cpu-prof of the daemon under
 // 64-connection load, top self-time functions), semispace (--full: the
@@ -425,33 +425,44 @@ async function phaseSemispace(dns) {
 }
 
 /**
- * The daemon's CPU per request without sockets: `serve --stdio` reads N (then 2N) requests of
- * the warm mix from a file and writes its answers to /dev/null; lib/exit-cpu.mjs records the
- * process's CPU at exit. (cpu(2N) − cpu(N)) / N cancels start-up, config and the cold first
+ * The daemon's CPU per request without sockets: `serve --stdio` gets N (then 2N) requests of
+ * the warm mix over a pipe, one at a time (the next when the answer is back, as Postfix
+ * does); lib/exit-cpu.mjs records the daemon process's CPU at exit (the bench's own CPU is
+ * not in it). (cpu(2N) − cpu(N)) / N cancels start-up, config and the cold first
  * pass. Runs of the builds (and flag variants) alternate; min and median over the reps.
  */
 async function stdioCost(dns, variants, n, reps, phase) {
-  const reqFile = (k) => {
-    const f = path.join(OUT, `stdio-${k}.txt`);
-    if (!fs.existsSync(f)) {
-      const t = mixTemplates();
-      const parts = [];
-      for (let i = 0; i < k; i++) parts.push(fillTemplate(t[i % t.length], `5d10.${i.toString(16)}.0`, String(1024 + (i % 60000))));
-      fs.writeFileSync(f, parts.join(''));
-    }
-    return f;
-  };
+  const t = mixTemplates();
   const once = async (v, k) => {
     const cfg = writeConfig(`stdio-${v.label}`);
     fs.writeFileSync(cfg.logFile, '');
     const cpuOut = path.join(OUT, `stdio-cpu-${v.label}.json`);
     fs.rmSync(cpuOut, { force: true });
-    const inFd = fs.openSync(reqFile(k), 'r');
     const child = spawn(process.execPath, [...v.nodeArgs, '--import', path.join(ROOT, 'bench', 'lib', 'exit-cpu.mjs'), v.cli, 'serve', '--stdio',
-      '--config', cfg.config, '--dns', dns.server], { stdio: [inFd, 'ignore', 'inherit'], cwd: ROOT, env: { ...process.env, BENCH_CPU_OUT: cpuOut } });
-    fs.closeSync(inFd);
+      '--config', cfg.config, '--dns', dns.server], { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT, env: { ...process.env, BENCH_CPU_OUT: cpuOut } });
     const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    const code = await new Promise((r) => child.once('exit', r));
+    const exited = new Promise((r) => child.once('exit', r));
+    // One request at a time, as Postfix sends them (a pipe full of requests would
+    // measure how the daemon holds pipelined input instead): write, wait for the reply.
+    await new Promise((resolve) => {
+      let i = 0;
+      let buf = '';
+      const next = () => {
+        if (i >= k) { child.stdin.end(); resolve(); return; }
+        child.stdin.write(fillTemplate(t[i % t.length], `5d10.${i.toString(16)}.0`, String(1024 + (i % 60000))));
+        i++;
+      };
+      child.stdout.setEncoding('latin1');
+      child.stdout.on('data', (d) => {
+        buf += d;
+        let end;
+        while ((end = buf.indexOf('\n\n')) !== -1) { buf = buf.slice(end + 2); next(); }
+      });
+      child.once('exit', resolve);
+      child.stdin.on('error', () => {});
+      next();
+    });
+    const code = await exited;
     clearTimeout(timer);
     if (code !== 0 || !fs.existsSync(cpuOut)) throw new Error(`stdio run of ${v.label} exited ${code}`);
     const u = JSON.parse(fs.readFileSync(cpuOut, 'utf8'));

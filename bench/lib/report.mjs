@@ -280,7 +280,7 @@ export function renderReport({ meta, records, extra, identities }) {
   if (sd.length) {
     p('## CPU per request without sockets (`serve --stdio`)');
     p();
-    p(`N = ${f(sd[0].requests)} and then 2N warm-mix requests piped into \`node … dist/cli.js serve --stdio\` (answers to /dev/null, one info line per decision to a file); the process's CPU at exit (getrusage), (CPU(2N) − CPU(N)) / N. No socket, no load generator beside it: the daemon's own cost per request. Builds alternate; on a shared machine the minimum is the figure least inflated by other jobs.`);
+    p(`N = ${f(sd[0].requests)} and then 2N warm-mix requests sent one at a time over a pipe to \`node … dist/cli.js serve --stdio\` (the next when the answer is back, as Postfix does; one info line per decision to a file); the daemon process's CPU at exit (getrusage), (CPU(2N) − CPU(N)) / N. No socket: the daemon's own cost per request. Builds alternate; on a shared machine the minimum is the figure least inflated by other jobs.`);
     p();
     p('| build | runs | min µs/req | median µs/req | max µs/req | other cores (median) |');
     p('| --- | ---: | ---: | ---: | ---: | ---: |');
