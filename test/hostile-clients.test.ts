@@ -4,12 +4,20 @@
 // control characters in logged values.
 import t from 'tap';
 import net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+import { createLimiter } from '../src/limits/limiter.js';
+import { limitsFromYaml, rcpt, eom, quietLog } from './helpers/limits.js';
 import { spawnSync } from 'node:child_process';
 import { safeUrl, redisOptions } from '../src/limits/redis.js';
 import { redactUrl, credentialPath } from '../src/config/redact.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { DaemonProcess, CLI } from './helpers/daemon-process.js';
+import { createEngine } from '../src/engine/engine.js';
+import { identityKey } from '../src/engine/findings-cache.js';
+import { defaultConfig } from '../src/config/load.js';
+import { compileCidrs } from '../src/net/ip.js';
+import { encodeAction } from '../src/protocol/action.js';
+import type { DnsLookup, DnsAnswer } from '../src/dns/types.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../src/log/logger.js';
@@ -295,4 +303,62 @@ t.test('check-config redacts secrets and warns (coded) about secrets other users
   r = run(['check-config', '--config', cfg], { ...process.env, CREDENTIALS_DIRECTORY: join(dir, 'none') });
   t.equal(r.status, 78, 'a missing credential is a config error under the unit');
   t.match(r.stderr, /password_file: cannot read .*none\/redis-password/);
+});
+
+t.test('identity cache: no helo_name attribute and an empty helo_name= are different identities', async (t) => {
+  const base = defaultConfig();
+  if (!base.ok) throw new Error('default config does not load');
+  const cfg: Config = {
+    ...base.config,
+    // every check off but helo_missing
+    checks: Object.fromEntries(Object.entries(base.config.checks).map(([id, c]) => [id, id === 'helo_missing' ? c : { ...c, action: 'off' }])) as Config['checks'],
+    allow: { ...base.config.allow, clients: compileCidrs([]) },
+  };
+  const noAnswer = <T>(): Promise<DnsAnswer<T>> => Promise.resolve({ status: 'notfound', records: [], reason: 'NXDOMAIN' });
+  const lookup: DnsLookup = { a: noAnswer, aaaa: noAnswer, mx: noAnswer, ptr: noAnswer, txt: noAnswer };
+  const engine = createEngine(cfg, { dns: { scoped: () => lookup } });
+  const attrs = { request: 'smtpd_access_policy', protocol_state: 'RCPT', client_address: '203.0.113.5', sender: 'a@example.net', recipient: 'b@example.org' };
+  const conn = () => ({ engine: undefined, peer: 'test' });
+  // 1. a hand-made client without the attribute: HELO unknown, helo_missing skips
+  const first = await engine.decide(toPolicyRequest({ ...attrs }), conn());
+  t.equal(first.action.verb, 'DUNNO', 'no helo_name attribute: not judged');
+  // 2. within the cache TTL, Postfix's request of a client that never said HELO
+  const second = await engine.decide(toPolicyRequest({ ...attrs, helo_name: '' }), conn());
+  t.match(encodeAction(second.action, { allowOk: false }), /^action=503 5\.5\.1 /, 'helo_name= (no HELO) is refused, not served the cached DUNNO');
+  // and the other way round
+  const third = await engine.decide(toPolicyRequest({ ...attrs }), conn());
+  t.equal(third.action.verb, 'DUNNO', 'the cached refusal is not served to the attribute-less request');
+  t.equal(identityKey('RCPT', 'a', 'b', undefined, 'd', 's', false, false) === identityKey('RCPT', 'a', 'b', '', 'd', 's', false, false), false);
+});
+
+t.test('recipient_count is clamped to what Postfix can send; numbers that are not Postfix\'s read as 0', async (t) => {
+  const l = createLimiter(limitsFromYaml('limits:\n  rules:\n    - { id: r, key: sasl_username, counts: recipients, limit: 5000/1d }\n'), quietLog);
+  t.teardown(() => l.close());
+  const now = 1_800_000_000_000;
+  // a local user who is not Postfix claims a message to a million recipients for alice
+  await eom(l, { sasl_username: 'alice', recipient_count: 1_000_000 }, now);
+  const [f] = await rcpt(l, { sasl_username: 'alice' }, now);
+  t.equal(f!.result, 'pass', 'alice is not locked out: the count was clamped to 1000 (max_recipient_count)');
+  for (let i = 0; i < 4; i++) await eom(l, { sasl_username: 'alice', recipient_count: 1000 }, now);
+  const [g] = await rcpt(l, { sasl_username: 'alice' }, now);
+  t.equal(g!.result, 'fail', 'five clamped messages reach 5000: the limit still bites');
+  for (const bad of ['-5', '1e9', '0x10', '1.5', ' 7', '9999999999999999', '']) {
+    t.equal(toPolicyRequest({ request: 'smtpd_access_policy', recipient_count: bad, size: bad }).recipient_count, 0, `recipient_count=${JSON.stringify(bad)} reads as 0`);
+  }
+  t.equal(toPolicyRequest({ request: 'smtpd_access_policy', recipient_count: '42' }).recipient_count, 42);
+});
+
+t.test('a UNIX socket without mode is 0660 whatever the umask', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-sock-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'policy.sock');
+  const old = process.umask(0);
+  try {
+    const { log } = memoryLogger('silent');
+    const d = await startDaemon({ config: config(`listen:\n  - unix:${path}\n`), log, decider: dunnoDecider });
+    t.equal(statSync(path).mode & 0o777, 0o660, 'srw-rw---- with umask 000');
+    await d.shutdown();
+  } finally {
+    process.umask(old);
+  }
 });

@@ -189,11 +189,25 @@ t.test('peer allowlist and connection cap', async (t) => {
   const b = await PolicyClient.connect({ port: portOf(d2) });
   t.equal(await a.ask(block({ protocol_state: 'RCPT' })), 'DUNNO');
   t.equal(await b.ask(block({ protocol_state: 'RCPT' })), 'DUNNO');
+  // at the cap, an idle connection makes room: a (idle longest) is closed, c is served
   const c = await PolicyClient.connect({ port: portOf(d2) });
-  t.equal(await c.ask(block({ protocol_state: 'RCPT' }), 3000), '<closed>', 'third connection refused');
-  t.ok(lines.some((l) => l.code === 'PI_SERVER_TOO_MANY_CONNECTIONS'));
-  a.close();
+  t.equal(await c.ask(block({ protocol_state: 'RCPT' }), 3000), 'DUNNO', 'third connection served');
+  t.ok(lines.some((l) => l.code === 'PI_SERVER_IDLE_EVICTED'), 'the idle one was closed for it');
+  t.equal(await a.ask(block({ protocol_state: 'RCPT' }), 3000), '<closed>', 'the connection idle longest was closed');
+  t.equal(await b.ask(block({ protocol_state: 'RCPT' }), 3000), 'DUNNO', 'the other one stays');
   b.close();
+  c.close();
+  // when every connection is busy, a new one is refused
+  const d3 = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]\nserver: { max_connections: 1 }'), log, decider: echoDecider(1500) });
+  t.teardown(() => d3.shutdown());
+  const busy = await PolicyClient.connect({ port: portOf(d3) });
+  busy.send(block({ protocol_state: 'RCPT', recipient: 'x' }));
+  await new Promise((r) => setTimeout(r, 200));
+  const late = await PolicyClient.connect({ port: portOf(d3) });
+  t.equal(await late.ask(block({ protocol_state: 'RCPT' }), 3000), '<closed>', 'refused while the only connection is busy');
+  t.ok(lines.some((l) => l.code === 'PI_SERVER_TOO_MANY_CONNECTIONS'));
+  t.match(await busy.next(), /^(action=)?WARN seen x$/, 'the busy connection is answered');
+  busy.close();
 });
 
 t.test('idle timeout closes an idle connection', async (t) => {

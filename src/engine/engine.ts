@@ -582,7 +582,8 @@ export function createEngine(config: Config, deps: EngineDeps): Engine {
     }
     let cacheKey: string | null = null;
     if (missing !== null && cache !== null && trace === null) {
-      cacheKey = identityKey(state, id.clientAddress, req.server_address, req.helo_name, id.senderDomain, id.sender, id.nullSender, id.sasl);
+      // no helo_name attribute (helo_missing skips) is not `helo_name=` (no HELO: 503 5.5.1): undefined keeps them apart
+      cacheKey = identityKey(state, id.clientAddress, req.server_address, req.attrs.helo_name, id.senderDomain, id.sender, id.nullSender, id.sasl);
       const hit = cache.get(cacheKey, now);
       if (hit !== undefined) {
         let still: number[] | null = null;

@@ -4,7 +4,9 @@
  * connection with the same identity is judged nearly for free.
  *
  * Key: protocol_state, canonical client address, server_address (what
- * helo_impersonation compares with), HELO as sent, sender domain (the whole
+ * helo_impersonation compares with), HELO as sent (an absent helo_name
+ * attribute and an empty one are different keys: helo_missing skips the
+ * first and refuses the second), sender domain (the whole
  * sender when it has no domain, since reasons quote it), null-sender flag,
  * SASL flag — every request field the identity checks read (they never read
  * the recipient or a sender's local part; checks are pure functions of these,
@@ -149,8 +151,10 @@ export class FindingsCache {
 
 /** The cache key of a request (see the header for why these fields). */
 export function identityKey(
-  state: string, clientAddress: string, serverAddress: string, helo: string, senderDomain: string, sender: string, nullSender: boolean, sasl: boolean,
+  state: string, clientAddress: string, serverAddress: string, helo: string | undefined, senderDomain: string, sender: string, nullSender: boolean, sasl: boolean,
 ): string {
   const s = senderDomain !== '' ? senderDomain : `<${sender}>`;
-  return `${state}\u0000${clientAddress}\u0000${serverAddress}\u0000${helo}\u0000${s}\u0000${nullSender ? 1 : 0}${sasl ? 1 : 0}`;
+  // "=" + the HELO when the attribute was sent (even empty), "-" when it was not: never equal
+  const h = helo === undefined ? '-' : `=${helo}`;
+  return `${state}\u0000${clientAddress}\u0000${serverAddress}\u0000${h}\u0000${s}\u0000${nullSender ? 1 : 0}${sasl ? 1 : 0}`;
 }

@@ -260,6 +260,8 @@ const redisUrl = custom<string>('a redis://, rediss:// or unix:/path URL', (v, f
 export const limitsSpec = obj({
   backend: field(oneOf(['memory', 'redis'] as const), 'memory'),
   max_keys: field(int({ min: 1, max: 100_000_000 }), 100_000),
+  // Postfix's smtpd_recipient_limit (default 1000): the most recipients one message can have
+  max_recipient_count: field(int({ min: 1, max: 10_000_000 }), 1000),
   redis: field(
     obj({
       url: field(redisUrl, 'redis://127.0.0.1:6379'),

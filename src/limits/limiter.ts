@@ -149,8 +149,12 @@ class RuleLimiter implements Limiter {
   private lastFailureLog = 0;
   private closed = false;
 
+  /** limits.max_recipient_count: a recipient_count above it counts as it */
+  private readonly maxRecipients: number;
+
   constructor(cfg: LimitsConfig, private readonly backend: Backend, private readonly log: Logger) {
     this.rules = cfg.rules.map(compileRule);
+    this.maxRecipients = cfg.max_recipient_count;
   }
 
   private applies(rule: Rule, req: PolicyRequest, id: Identity): boolean {
@@ -281,7 +285,9 @@ class RuleLimiter implements Limiter {
         if (value === '') continue;
         r = this.call(() => this.backend.distinct(rule, key, value, FORCE, now));
       } else {
-        const cost = rule.counts === 'messages' ? 1 : req.recipient_count;
+        // clamped: Postfix cannot accept more than smtpd_recipient_limit recipients, so a larger
+        // recipient_count is not Postfix's (one request must not lock an account out for a day)
+        const cost = rule.counts === 'messages' ? 1 : Math.min(req.recipient_count, this.maxRecipients);
         if (cost <= 0) continue;
         r = this.call(() => this.backend.gcra(rule, key, cost, FORCE, now));
       }

@@ -7,7 +7,9 @@
  * read as '' (strings) or 0 (numbers), exactly as Postfix itself reports an
  * unavailable value.
  *
- * What can go wrong: nothing; numbers that do not parse read as 0.
+ * What can go wrong: nothing; numbers that are not plain unsigned decimals
+ * of at most 15 digits read as 0 (recipient_count is further clamped by the
+ * rate limiter to limits.max_recipient_count).
  */
 
 /** Raw attributes as received: a null-prototype record, last value wins. */
@@ -56,10 +58,17 @@ export interface PolicyRequest {
   readonly attrs: Attrs;
 }
 
+/**
+ * Postfix sends these numbers as unsigned decimals (recipient_count, size,
+ * encryption_keysize). Anything else (a sign, a fraction, an exponent, hex,
+ * more than 15 digits) was not sent by Postfix and reads as 0, so no request
+ * can hand a check or a rate limit a negative, fractional or huge count.
+ */
+const UNSIGNED = /^\d{1,15}$/;
+
 function num(v: string | undefined): number {
-  if (v === undefined || v === '') return 0;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : 0;
+  if (v === undefined || !UNSIGNED.test(v)) return 0;
+  return Number(v);
 }
 
 /**

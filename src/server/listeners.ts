@@ -23,6 +23,21 @@ import type { CidrSet } from '../net/ip.js';
 import type { ListenEntry } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 
+export interface SessionEntry {
+  session: Session;
+  socket: net.Socket;
+  /** Date.now() of the last bytes received */
+  lastActive: number;
+}
+
+/** The idle connection (no request in progress) that received nothing for longest; null if all are busy. */
+function longestIdle(sessions: Set<SessionEntry>): SessionEntry | null {
+  let best: SessionEntry | null = null;
+  // O(connections), only when the cap is reached
+  for (const e of sessions) if (e.session.idle && (best === null || e.lastActive < best.lastActive)) best = e;
+  return best;
+}
+
 /** Settings that apply to new connections; replaced on reload. */
 export interface ConnectionPolicy {
   peers: CidrSet;
@@ -32,7 +47,7 @@ export interface ConnectionPolicy {
 
 export interface ListenerSet {
   readonly servers: net.Server[];
-  readonly sessions: Set<{ session: Session; socket: net.Socket }>;
+  readonly sessions: Set<SessionEntry>;
   /** addresses actually bound (for tests using port 0) */
   addresses(): string[];
   /** stop accepting new connections (returns at once; open connections stay) */
@@ -46,6 +61,9 @@ export interface ListenerSet {
  * the kernel's socket buffer comes on top.
  */
 export const MAX_UNSENT_BYTES = 64 << 10;
+
+/** Mode of a UNIX socket whose `mode` is not given: the owner and its group (postfix), no one else. */
+export const DEFAULT_SOCKET_MODE = 0o660;
 
 export function attachSocket(
   sock: net.Socket,
@@ -63,9 +81,19 @@ export function attachSocket(
     return;
   }
   if (sessions.size >= pol.maxConnections) {
-    log().warn({ code: 'PI_SERVER_TOO_MANY_CONNECTIONS', peer, max: pol.maxConnections }, 'connection cap reached, closing');
-    sock.destroy();
-    return;
+    // At the cap, a connection that sits idle (no request in progress) makes room:
+    // the one idle longest is closed, so idle connections of a local user cannot
+    // lock Postfix out until idle_timeout (Postfix reconnects a closed one on its
+    // next request). Only when every connection is busy is the new one refused.
+    const victim = longestIdle(sessions);
+    if (victim === null) {
+      log().warn({ code: 'PI_SERVER_TOO_MANY_CONNECTIONS', peer, max: pol.maxConnections }, 'connection cap reached, closing');
+      sock.destroy();
+      return;
+    }
+    log().info({ code: 'PI_SERVER_IDLE_EVICTED', peer: victim.session.conn.peer, idle_ms: Date.now() - victim.lastActive }, 'connection cap reached: closing the connection idle longest');
+    sessions.delete(victim);
+    victim.socket.destroy();
   }
   sock.setEncoding('latin1');
   if (isTcp) sock.setNoDelay(true);
@@ -94,13 +122,16 @@ export function attachSocket(
     },
     peer,
   );
-  const entry = { session, socket: sock };
+  const entry: SessionEntry = { session, socket: sock, lastActive: Date.now() };
   sessions.add(entry);
   sock.setTimeout(pol.idleTimeoutMs, () => {
     log().info({ code: 'PI_SERVER_IDLE_TIMEOUT', peer }, 'idle connection closed');
     sock.destroy();
   });
-  sock.on('data', (chunk: string) => session.receive(chunk));
+  sock.on('data', (chunk: string) => {
+    entry.lastActive = Date.now();
+    session.receive(chunk);
+  });
   // allowHalfOpen: a client that half-closes still gets its pending answers, then we end.
   sock.on('end', () => session.drain());
   sock.on('error', (err: NodeJS.ErrnoException) => {
@@ -182,8 +213,15 @@ export async function openListeners(
           } catch {
             // does not exist: fine
           }
-          await listenOn(make(), { path: ep.path });
-          if (e.mode !== null) chmodSync(ep.path, e.mode);
+          // Created 0660 (umask 0117 around bind: no moment with the process umask's mode,
+          // 000 gave srwxrwxrwx), then chmod to `mode` (default 0660: owner and group only).
+          const mask = process.umask(0o117);
+          try {
+            await listenOn(make(), { path: ep.path });
+          } finally {
+            process.umask(mask);
+          }
+          chmodSync(ep.path, e.mode ?? DEFAULT_SOCKET_MODE);
           if (e.owner !== null || e.group !== null) {
             chownSync(ep.path, e.owner !== null ? lookupId('/etc/passwd', e.owner) : -1, e.group !== null ? lookupId('/etc/group', e.group) : -1);
           }
