@@ -141,6 +141,11 @@ function trimLog(file, from = 0) {
   let n;
   let pos = from;
   const needle = Buffer.from('"msg":"decision"');
+  // answers of the DNS trouble kind (DEFER_IF_PERMIT) and warnings are kept apart (at most 100
+  // lines, FILE.deferred): the sustained phase asks why a good identity was not accepted
+  const deferNeedle = Buffer.from('DEFER_IF_PERMIT');
+  const warnNeedle = Buffer.from('"level":"warn"');
+  const kept = [];
   let carry = Buffer.alloc(0);
   while ((n = fs.readSync(fd, buf, 0, buf.length, pos)) > 0) {
     pos += n;
@@ -149,7 +154,9 @@ function trimLog(file, from = 0) {
     let nl;
     while ((nl = chunk.indexOf(10, from)) !== -1) {
       lines++;
-      if (chunk.subarray(from, nl).includes(needle)) decisions++;
+      const line = chunk.subarray(from, nl);
+      if (line.includes(needle)) decisions++;
+      if (kept.length < 100 && (line.includes(deferNeedle) || line.includes(warnNeedle))) kept.push(line.toString('utf8'));
       from = nl + 1;
     }
     carry = Buffer.from(chunk.subarray(from));
@@ -161,7 +168,8 @@ function trimLog(file, from = 0) {
   fs.readSync(fd2, tailBuf, 0, keep, pos - keep);
   fs.closeSync(fd2);
   fs.writeFileSync(file, tailBuf.toString('utf8').split('\n').slice(-200).join('\n'));
-  return { lines, decisions, bytes: pos - from };
+  if (kept.length) fs.appendFileSync(`${file}.deferred`, `${kept.join('\n')}\n`);
+  return { lines, decisions, bytes: pos - from, deferred: kept };
 }
 /** Count and cut the log of a running or stopped daemon (the daemon appends: O_APPEND follows the cut). */
 function cutLog(d, phase) {
@@ -381,6 +389,9 @@ async function phaseSustained() {
       rec.rss_start_mib = rssStart;
       rec.dns_delay = ss.delay;
       rec.dns_slow_answers = (await sdns.stats()).slow - slow0;
+      // why an answer was DEFER_IF_PERMIT, and the warnings (the decision lines of lib/../log)
+      const defFile = `${cfg.logFile}.deferred`;
+      rec.deferred_lines = fs.existsSync(defFile) ? fs.readFileSync(defFile, 'utf8').trim().split('\n').slice(0, 12).map((l) => l.slice(0, 600)) : [];
       fs.writeFileSync(resultsFile, `${records.map((x) => JSON.stringify(x)).join('\n')}\n`);
       await stopDaemon(daemon, 'sustained');
     }

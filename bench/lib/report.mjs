@@ -189,6 +189,14 @@ export function renderReport({ meta, records, extra, identities }) {
     p('| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
     p(`| ${f(s.requests)} | ${s.errors}${s.unsent ? ` (${f(s.unsent)})` : ''} | ${acts} | ${f(s.req_per_s)} | ${f(s.p50_ms, 1)} / ${f(s.p99_ms, 1)} / ${f(s.max_ms, 1)} | ${f(s.resp_p99_ms, 1)} | ${f(s.waited_for_connection)} | ${us(s.cpu_ms_per_req)} | ${f(s.dns_q_per_req, 2)} | ${f(s.rss_start_mib, 1)} → ${f(s.rss_mib, 1)} | ${f(s.hwm_mib, 1)} | ${f(s.other_cores, 2)}${s.noisy ? ' (noisy)' : ''} |`);
     p();
+    if (s.deferred_lines?.length) {
+      p('Decision lines with DEFER_IF_PERMIT and warnings of this run (the first of them, cut to 600 characters):');
+      p();
+      p('```');
+      for (const l of s.deferred_lines) p(l);
+      p('```');
+      p();
+    }
     if (s.samples?.length) {
       p('RSS over time (every 5 s; the last rows are after the load stopped), with the daemon\'s CPU and DNS queries in each interval and the p99 of the requests answered in that second:');
       p();
