@@ -61,7 +61,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { ROOT, startDns, startDaemon, startCeiling, runLoadgen, probeClient, killAll, PRODUCTION_NODE_ARGS } from './lib/procs.mjs';
-import { treeCpuSplit, cpuOf, treeMem, resetPeak, machineBusy, loadavg, machineInfo } from './lib/proc.mjs';
+import { treeCpuSplit, cpuOf, treeMem, resetPeak, machineBusy, loadavg, machineInfo, udpCounters } from './lib/proc.mjs';
 import { identityTemplates, IDENTITIES, fillTemplate, coldRequest, mixTemplates } from './lib/mix.mjs';
 import { topSelf, formatTop } from './lib/profile.mjs';
 import { runPeers } from './lib/peers.mjs';
@@ -225,6 +225,7 @@ async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.
   const c0 = treeCpuSplit(target.pid);
   const d0 = cpuOf(dns.pid);
   const q0 = (await dns.stats()).total;
+  const udp0 = udpCounters();
   const t0 = Date.now();
   // sampleMs: the daemon's RSS, CPU and the DNS server's query count every sampleMs during
   // the run (RSS over time), and for 10 s after it (does the memory come back?)
@@ -250,6 +251,7 @@ async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.
   const answered = r.requests + (r.warmup_requests ?? 0);
   const wall = (Date.now() - t0) / 1000;
   const q1 = (await dns.stats()).total;
+  const udp1 = udpCounters();
   const c1 = treeCpuSplit(target.pid);
   const targetCpu = c1.user + c1.sys - c0.user - c0.sys;
   const dnsCpu = cpuOf(dns.pid) - d0;
@@ -270,6 +272,8 @@ async function measure(dns, target, phase, conns, { mix = 'default', warmup = S.
     dns_queries: q1 - q0, dns_q_per_req: r.requests ? +((q1 - q0) / answered).toFixed(3) : null, dns_cpu_s: +dnsCpu.toFixed(2),
     other_cores: +other.toFixed(2), noisy: other > NOISE_MAX, quiet_wait: quiet, loadavg_before: la0, loadavg_after: loadavg(),
     rss_mib: mem.rss_mib, hwm_mib: mem.hwm_mib, cold_next: r.cold_next,
+    // machine-wide UDP drops during the run (a DNS answer dropped for a full socket buffer times out)
+    udp_rcvbuf_errors: udp1.rcvbuf_errors - udp0.rcvbuf_errors, udp_in_errors: udp1.in_errors - udp0.in_errors,
   });
 }
 

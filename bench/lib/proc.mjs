@@ -84,6 +84,16 @@ export function machineBusy() {
 }
 export const loadavg = () => os.loadavg().map((x) => +x.toFixed(2));
 
+/** The machine's UDP counters (/proc/net/snmp): datagrams dropped for a full receive buffer, and in errors. */
+export function udpCounters() {
+  const lines = (read('/proc/net/snmp') ?? '').split('\n').filter((l) => l.startsWith('Udp:'));
+  if (lines.length < 2) return { rcvbuf_errors: 0, in_errors: 0 };
+  const names = lines[0].split(/\s+/);
+  const vals = lines[1].split(/\s+/).map(Number);
+  const get = (n) => vals[names.indexOf(n)] ?? 0;
+  return { rcvbuf_errors: get('RcvbufErrors'), in_errors: get('InErrors') };
+}
+
 export function machineInfo() {
   const cpus = os.cpus();
   let git = '';

@@ -185,9 +185,9 @@ export function renderReport({ meta, records, extra, identities }) {
     p(`${f(s.rate)} never-seen identities/s for ${f(s.scheduled / s.rate)} s on ${s.connections} persistent connections (open loop: arrivals on a fixed schedule, each sent on an idle connection or queued for one), every identity good (IPv6 client with FCrDNS, HELO = PTR name, sender domain with an MX; lib/mix.mjs \`cold-good\`). The bench DNS server delays every answer ${s.dns_delay?.replace(',', ' ms, ').replace('@', ' of them ')} ms (uniform, then the slow share; ${f(s.dns_slow_answers)} slow answers in all). Peak RSS is over the daemon's whole life (VmHWM, start included).`);
     p();
     const acts = Object.entries(s.actions ?? {}).map(([k, v]) => `${k} ${f(v)}`).join(', ');
-    p('| answered | errors (unsent) | actions | req/s | p50 / p99 / max ms (write to reply) | p99 from arrival ms | waited for a connection | daemon CPU µs/identity | DNS q/identity | RSS start → end MiB | peak RSS MiB | other cores |');
-    p('| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
-    p(`| ${f(s.requests)} | ${s.errors}${s.unsent ? ` (${f(s.unsent)})` : ''} | ${acts} | ${f(s.req_per_s)} | ${f(s.p50_ms, 1)} / ${f(s.p99_ms, 1)} / ${f(s.max_ms, 1)} | ${f(s.resp_p99_ms, 1)} | ${f(s.waited_for_connection)} | ${us(s.cpu_ms_per_req)} | ${f(s.dns_q_per_req, 2)} | ${f(s.rss_start_mib, 1)} → ${f(s.rss_mib, 1)} | ${f(s.hwm_mib, 1)} | ${f(s.other_cores, 2)}${s.noisy ? ' (noisy)' : ''} |`);
+    p('| answered | errors (unsent) | actions | req/s | p50 / p99 / max ms (write to reply) | p99 from arrival ms | waited for a connection | daemon CPU µs/identity | DNS q/identity | UDP datagrams dropped (machine) | RSS start → end MiB | peak RSS MiB | other cores |');
+    p('| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+    p(`| ${f(s.requests)} | ${s.errors}${s.unsent ? ` (${f(s.unsent)})` : ''} | ${acts} | ${f(s.req_per_s)} | ${f(s.p50_ms, 1)} / ${f(s.p99_ms, 1)} / ${f(s.max_ms, 1)} | ${f(s.resp_p99_ms, 1)} | ${f(s.waited_for_connection)} | ${us(s.cpu_ms_per_req)} | ${f(s.dns_q_per_req, 2)} | ${f(s.udp_rcvbuf_errors)} | ${f(s.rss_start_mib, 1)} → ${f(s.rss_mib, 1)} | ${f(s.hwm_mib, 1)} | ${f(s.other_cores, 2)}${s.noisy ? ' (noisy)' : ''} |`);
     p();
     if (s.deferred_lines?.length) {
       p('Decision lines with DEFER_IF_PERMIT and warnings of this run (the first of them, cut to 600 characters):');
