@@ -24,7 +24,8 @@ export const ZONE: Zone = {
   'host23.wrong.example': { A: ['203.0.113.99'] },
   '203-0-113-22.dyn.isp.example': { A: ['203.0.113.22'] },
   'nullmx.example': { MX: [{ exchange: '', priority: 0 }] },
-  'gmail.com': { MX: [{ exchange: 'gmail-smtp-in.l.google.com', priority: 5 }] },
+  // gmail.com's SPF as the provider publishes it (~all): 203.0.113.30 is Google's here, 203.0.113.31 a forger
+  'gmail.com': { MX: [{ exchange: 'gmail-smtp-in.l.google.com', priority: 5 }], TXT: ['v=spf1 ip4:203.0.113.30 ~all'] },
   'gmail-smtp-in.l.google.com': { A: ['203.0.113.40'] },
   'mail.evilgoogle.com': { A: ['203.0.113.31'] },
   'mail-30.google.com': { A: ['203.0.113.30'] },
