@@ -23,6 +23,10 @@
  * against 50-55 µs; over sockets within the shared machine's noise) but raise
  * the 1,000-connection peak from 142 MiB (4) to 160 (8), 172 (16) and 153
  * (V8's default) — above the 150 MB target — so 4 stays.
+ *
+ * What can go wrong: an unknown command or option exits 64 (PI_CLI_USAGE);
+ * an error a command does not handle exits 1 with its stack on stderr
+ * (PI_INTERNAL).
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

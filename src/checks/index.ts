@@ -5,6 +5,9 @@
  * severe actions) and the order of log lines, README rows and metrics.
  * Each entry lives in its own file named after its id (dashes for
  * underscores); shared, memoised DNS work lives in ./lib/.
+ *
+ * What can go wrong: nothing at run time. Two checks with one id would share
+ * one config key, metric label and docs row: keep ids unique when adding one.
  */
 import type { CheckDef } from './types.js';
 import { heloMissing } from './helo-missing.js';

@@ -1,6 +1,10 @@
 /**
  * cli/check-config — validate a config and print the effective result
  * (like `postfix check` / `nginx -t`). Exit 0 when valid, 78 otherwise.
+ *
+ * What can go wrong: nothing is looked up or listened on; an invalid config
+ * exits 78 with file:line:col errors, warnings (PI_CONFIG_DEPRECATED and the
+ * engine's) go to stderr and still exit 0.
  */
 import { stringify } from 'yaml';
 import { COMMON_OPTIONS, parse } from './args.js';

@@ -4,6 +4,10 @@
  * --config F wins; otherwise /etc/policyd-identity/policyd-identity.yaml when
  * it exists; otherwise the embedded defaults (the same values as the shipped
  * etc/policyd-identity.yaml), which is what a fresh clone runs on.
+ *
+ * What can go wrong: see config/load.ts (never throws; errors carry codes
+ * PI_CONFIG_READ/YAML/INVALID). A file that appears at the default path after
+ * start is only read at the next reload.
  */
 import { existsSync } from 'node:fs';
 import { loadConfigFile, defaultConfig, DEFAULT_CONFIG_PATH, type LoadResult, type Overrides } from '../config/load.js';

@@ -11,6 +11,10 @@
  *
  * Exit codes: 0 every item passes, 1 something needs attention (or DNS
  * failed temporarily), 64 usage, 78 config error.
+ *
+ * What can go wrong: DNS answers from the real Internet may be slow or
+ * missing: a lookup that fails temporarily is reported as such (exit 1), never
+ * as a pass or a permanent problem.
  */
 import { COMMON_OPTIONS, parse } from './args.js';
 import { loadFor } from './config-source.js';

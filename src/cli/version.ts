@@ -2,6 +2,9 @@
  * cli/version — the package version, from the nearest package.json above this
  * file (dist/cli/ or build/src/cli/). Its own module so subcommands can use it
  * without importing cli.ts (which imports them: an import cycle).
+ *
+ * What can go wrong: no package.json within five directories up (a broken
+ * install): the version reads "unknown" rather than throwing.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -4,6 +4,9 @@
  * Accepts "250ms", "5s", "10m", "1h", "1d", "1w" and plain numbers (seconds, as
  * Postfix's time parameters default to seconds). Returns milliseconds, or null
  * when the input is not a duration. Nothing throws.
+ *
+ * What can go wrong: nothing throws; an unparsable value returns null and the
+ * schema reports it with the key's position.
  */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?$/;

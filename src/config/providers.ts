@@ -14,6 +14,9 @@
  * Sources (which provider, where the domain list comes from) are in
  * docs/checks.md, "Provider domains". Config `providers:` replaces this list
  * entirely when given.
+ *
+ * What can go wrong: nothing at run time (a constant list). A provider that
+ * adds a sending domain not listed here is simply not judged for it.
  */
 export const DEFAULT_PROVIDERS: readonly string[] = [
   // Google (Gmail): gmail.com, and googlemail.com where Gmail was so named (DE, UK)

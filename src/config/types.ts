@@ -1,5 +1,7 @@
 /**
  * config/types — the effective (validated, defaults filled) configuration.
+ *
+ * What can go wrong: nothing at run time (types only).
  */
 import type { ConfigBody } from './schema.js';
 

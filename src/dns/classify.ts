@@ -39,6 +39,9 @@
  * Hot path: the answers for every known code are frozen singletons, so a
  * negative or failed lookup allocates no answer object, and the cache can hold
  * the same object for thousands of names.
+ *
+ * What can go wrong: nothing throws; an error code Node adds later is
+ * classified tempfail (never notfound), so an unknown failure can only delay.
  */
 import type { DnsAnswer, DnsStatus } from './types.js';
 

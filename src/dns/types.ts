@@ -14,6 +14,8 @@
  *
  * Unit tests pass a fake implementing DnsLookup; the daemon passes a
  * request-scoped view of the cached resolver (src/dns/resolver.ts).
+ *
+ * What can go wrong: nothing at run time (types only).
  */
 
 export type DnsStatus = 'ok' | 'notfound' | 'tempfail';

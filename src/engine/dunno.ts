@@ -1,6 +1,8 @@
 /**
  * dunno — a Decider with no opinion: every request gets DUNNO.
  * Used by `serve --no-checks`-style setups and tests of the server alone.
+ *
+ * What can go wrong: nothing; every request gets the same frozen decision.
  */
 import { DUNNO } from '../protocol/action.js';
 import type { Decider, Decision } from './types.js';

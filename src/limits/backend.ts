@@ -7,6 +7,10 @@
  * backend answers synchronously; Redis returns a promise that REJECTS on any
  * backend trouble (down, timeout, script error) — the limiter turns that into
  * the rule's on_backend_failure, so a backend never decides on its own.
+ *
+ * What can go wrong: nothing here (an interface). A Redis backend's promise
+ * rejects on any trouble; a backend that resolved a wrong Verdict would count
+ * wrongly, which the limiter cannot detect.
  */
 import type { LimitWindow } from './config.js';
 import type { Mode, Verdict } from './algorithm.js';

@@ -27,6 +27,9 @@
  * multi-byte character. Values with bytes >= 0x80 are re-decoded as UTF-8 once
  * the request is complete (invalid sequences become U+FFFD), and only then, so
  * the ASCII-only common case costs nothing.
+ *
+ * What can go wrong: never throws; every malformed input is one of the
+ * PI_PROTO_* codes returned by `feed`, after which the parser takes no more input.
  */
 import type { Attrs } from './request.js';
 import type { ErrorCode } from '../errors.js';
