@@ -36,11 +36,11 @@ const SECONDS = Number(process.argv[2] ?? 3);
 const log = pino({ level: 'silent' });
 
 const RULES3 = `
-    - { id: net, key: client_network, counts: recipients, count: attempts, limit: [500000/1h, 1000000/1d] }
-    - { id: dom, key: sender_domain, counts: recipients, limit: 1000000/1h }
+    - { id: net, key: client_network, unit: recipients, charge_on: attempts, limit: [500000/1h, 1000000/1d] }
+    - { id: dom, key: sender_domain, unit: recipients, limit: 1000000/1h }
     - { id: helo, key: client_address, distinct: helo_name, limit: 1000/1h }`;
 const RULES1 = `
-    - { id: net, key: client_network, counts: recipients, count: attempts, limit: 1000000/1h }`;
+    - { id: net, key: client_network, unit: recipients, charge_on: attempts, limit: 1000000/1h }`;
 
 function limits(rules, backend, url) {
   const r = loadConfigText(`limits:\n  backend: ${backend}\n  max_keys: 1000000\n  redis: { url: "${url ?? 'redis://127.0.0.1:6379'}", prefix: "bench:", timeout: 1s }\n  rules:${rules}\n`, 'bench.yaml');

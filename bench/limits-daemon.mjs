@@ -57,8 +57,8 @@ const redisCli = (...a) => spawnSync('redis-cli', ['-p', String(redisPort), ...a
 const RULES = `  rules:
     - id: client-net
       key: client_network
-      counts: recipients
-      count: attempts
+      unit: recipients
+      charge_on: attempts
       limit: [500000/1h, 1000000/1d]
     - id: helo-random
       key: client_address

@@ -21,7 +21,7 @@ function variant(kind) {
   const req = new client.Counter({ name: 'r', help: 'h', labelNames: ['protocol_state','action'], registers: [r] });
   const chk = new client.Counter({ name: 'c', help: 'h', labelNames: ['check','result'], registers: [r] });
   const lat = new client.Histogram({ name: 'l', help: 'h', buckets: [0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10], registers: [r] });
-  return { hooks: { onDecision: (q, d, line, us) => { req.inc({ protocol_state: q.protocol_state, action: line.slice(7, line.indexOf('\n')) }); lat.observe(us / 1e6); } },
+  return { hooks: { onDecision: (q, d, sent, us) => { req.inc({ protocol_state: q.protocol_state, action: sent.verb }); lat.observe(us / 1e6); } },
            onFinding: (f) => chk.inc({ check: f.check, result: f.result }) };
 }
 async function run(kind, n) {

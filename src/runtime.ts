@@ -24,26 +24,28 @@ export interface Runtime {
   readonly decider: Engine;
   readonly engine: Engine;
   readonly dns: CachingResolver;
-  readonly limiter: Limiter;
+  /** null when limits.rules is empty: no limiter at all, so warm decisions stay synchronous */
+  readonly limiter: Limiter | null;
   /** counters for stats dumps and metrics */
-  stats(): { dns: CachingResolver['stats']; limits: Record<string, number>; engine: ReturnType<Engine['stats']> };
+  stats(): { dns: CachingResolver['stats']; limits: Record<string, number> | null; engine: ReturnType<Engine['stats']> };
   close(): Promise<void>;
 }
 
 export async function createRuntime(config: Config, log: Logger, hooks: RuntimeHooks = {}): Promise<Runtime> {
   const dns = new CachingResolver(config.dns);
-  const limiter = createLimiter(config.limits, log);
+  // No rules, no limiter: the engine then decides a warm request synchronously.
+  const limiter = config.limits.rules.length > 0 ? createLimiter(config.limits, log) : null;
   // Let the rate-limit backend connect before the first request (bounded by
   // limits.redis.connect_timeout; never rejects): otherwise the first requests
   // after a start or reload would all fail open while Redis is still connecting.
-  await limiter.ready();
+  await limiter?.ready();
   const dnsTrouble = dnsTroubleLogger(log);
   const engine = createEngine(config, {
     dns,
     limiter,
     onFinding: (f) => {
       hooks.onFinding?.(f);
-      if (f.result === 'tempfail' && !f.check.startsWith('limit:')) dnsTrouble(f);
+      if (f.result === 'tempfail' && f.dns !== undefined) dnsTrouble(f);
     },
     onError: (code, err, detail) => log.error({ code, err: err instanceof Error ? err.message : String(err), detail }, 'engine error'),
   });
@@ -53,10 +55,10 @@ export async function createRuntime(config: Config, log: Logger, hooks: RuntimeH
     engine,
     dns,
     limiter,
-    stats: () => ({ dns: dns.stats, limits: limiter.stats(), engine: engine.stats() }),
+    stats: () => ({ dns: dns.stats, limits: limiter?.stats() ?? null, engine: engine.stats() }),
     close: async () => {
       dns.close();
-      await limiter.close();
+      await limiter?.close();
     },
   };
 }
@@ -88,7 +90,7 @@ function dnsTroubleLogger(log: Logger): (f: Finding) => void {
       return;
     }
     used++;
-    const code = f.reason.includes('DEADLINE') ? 'PI_DNS_DEADLINE' : 'PI_DNS_TEMPFAIL';
-    log.warn({ code, check: f.check, reason: f.reason }, 'DNS trouble: check could not be decided');
+    const code = f.dns === 'DEADLINE' ? 'PI_DNS_DEADLINE' : 'PI_DNS_TEMPFAIL';
+    log.warn({ code, check: f.check, dns: f.dns, reason: f.reason }, 'DNS trouble: check could not be decided');
   };
 }

@@ -107,7 +107,7 @@ const BASE_ATTRS: Record<string, string> = {
 
 function makeCtx(attrs: Record<string, string>, dns: DnsLookup, cfg: Config = CONFIG, memo = new Map<string, Promise<unknown>>()): CheckContext {
   const req = toPolicyRequest({ ...BASE_ATTRS, ...attrs });
-  return { req, id: identityOf(req), dns, config: cfg, memo };
+  return { req, id: identityOf(req), dns, settings: cfg, memo };
 }
 
 const BY_ID = new Map<string, CheckDef>(CHECKS.map((c) => [c.id, c]));

@@ -111,6 +111,9 @@ interface ConfigPatch {
     checks: Record<string, Partial<CheckSetting>>;
   }>;
   deadline?: number;
+  judge_after_data?: boolean;
+  /** ids of limits.rules (only their ids and actions matter to the engine) */
+  limitRules?: Array<{ id: string; action?: CheckAction }>;
 }
 
 const BASE = (() => {
@@ -129,6 +132,8 @@ function config(p: ConfigPatch = {}): Config {
   return {
     ...BASE,
     mode: p.mode ?? 'enforce',
+    judge_after_data: p.judge_after_data ?? false,
+    limits: { ...BASE.limits, rules: (p.limitRules ?? []).map((r) => ({ id: r.id, action: r.action ?? 'defer' })) as unknown as Config['limits']['rules'] },
     checks: checks as Config['checks'],
     allow: {
       clients: compileCidrs(a.clients ?? ['127.0.0.0/8', '::1']),
@@ -613,7 +618,7 @@ t.test('header stamping (simple): PREPEND once per instance, at RCPT/DATA only, 
   const second = await decide(engine, req({ recipient: 'c@example.com' }), c);
   t.equal(answer(second), 'WARN helo_mismatch failed', 'second RCPT of the instance: no second header');
   const data = await decide(engine, req({ protocol_state: 'DATA', recipient: '' }), c);
-  t.equal(data.action.verb, 'WARN');
+  t.equal(data.action.verb, 'DUNNO', 'DATA: the instance was judged at RCPT, its answers stand');
   const next = await decide(engine, req({ instance: 'c4d.6b03897a.62006.1' }), c);
   t.equal(next.action.verb, 'PREPEND', 'a new instance gets its own header');
   t.equal(checks[0]!.calls, 2, 'checks ran once per instance');
@@ -621,7 +626,10 @@ t.test('header stamping (simple): PREPEND once per instance, at RCPT/DATA only, 
   const mail = await decide(engine, req({ protocol_state: 'MAIL', instance: '', recipient: '' }), conn());
   t.equal(mail.action.verb, 'WARN', 'no PREPEND at MAIL (no instance yet)');
   const eom = await decide(engine, req({ protocol_state: 'END-OF-MESSAGE', instance: 'x.1' }), conn());
-  t.equal(eom.action.verb, 'WARN', 'no PREPEND at END-OF-MESSAGE (Postfix ignores it there)');
+  t.equal(eom.action.verb, 'DUNNO', 'first seen at END-OF-MESSAGE: not judged by default');
+  const late = engineWith(headerChecks(), { checks: headerSettings, header: { enabled: true }, judge_after_data: true }).engine;
+  const eom2 = await decide(late, req({ protocol_state: 'END-OF-MESSAGE', instance: 'x.1' }), conn());
+  t.equal(eom2.action.verb, 'WARN', 'judge_after_data: judged at END-OF-MESSAGE, but no PREPEND there (Postfix ignores it)');
   t.match(encodeAction(first.action), /^action=PREPEND X-Policy-Identity: /, 'the encoder accepts the header line');
 });
 
@@ -725,7 +733,7 @@ t.test('identity cache: the same identity on another connection is judged from t
   t.equal(a.calls, 2, 'another sender domain is another identity');
   await decide(engine, req({ instance: 'y', sender: 'carol@example.net' }), conn());
   t.equal(a.calls, 2, 'the local part does not matter');
-  await decide(engine, req({ instance: 'y2', protocol_state: 'DATA' }), conn());
+  await decide(engine, req({ instance: 'y2', protocol_state: 'MAIL' }), conn());
   t.equal(a.calls, 3, 'another protocol_state is another key');
   await decide(engine, req({ instance: 'y3', server_address: '192.0.2.25' }), conn());
   t.equal(a.calls, 4, 'another server_address is another key (helo_impersonation reads it)');
@@ -830,6 +838,7 @@ t.test('explain: rows for every check, effects, table and JSON', async (t) => {
       dnsy: { action: 'reject' },
     },
     scoring: { reject_at: 10 },
+    judge_after_data: true,
   }, { limiter: lim });
   const { decision, explanation } = await engine.explain(req({ protocol_state: 'END-OF-MESSAGE' }));
   t.same(lim.recorded, [], 'explain never records');
@@ -883,7 +892,8 @@ t.test('a check enabled or re-actioned without a code keeps a fitting default co
   };
   const dns = new FakeDns(zone);
   const engine = createEngine(r.config, { dns: { scoped: () => dns }, identityCache: false });
-  t.same(engine.warnings, [], 'no warning about codes nobody wrote');
+  t.same(engine.warnings.filter((w) => !w.includes('cannot DISCARD or HOLD')), [], 'no warning about codes nobody wrote');
+  t.ok(engine.warnings.some((w) => /checks\.helo_not_fqdn: hold, checks\.sender_domain_unknown: discard: Postfix cannot DISCARD or HOLD at CONNECT/.test(w)), 'check-config says where DISCARD/HOLD become REJECT/DEFER');
   const d = await engine.decide(
     toPolicyRequest({ request: 'smtpd_access_policy', protocol_state: 'RCPT', client_address: '203.0.113.10', helo_name: 'mail.example.net', sender: 'a@other.example', recipient: 'r@example.com', instance: 'i1' }),
     { engine: undefined, peer: 'test' },

@@ -216,7 +216,7 @@ async function runCheck(id: string, dns: DnsLookup, attrs: Record<string, string
     helo_name: ATTACK.honestHost, sender: `a@${ATTACK.honestDomain}`, recipient: 'b@ours.example', server_address: '198.51.100.1', instance: '1.1',
     ...attrs,
   });
-  return BY_ID.get(id)!.run({ req, id: identityOf(req), dns, config: CONFIG, memo: new Map() });
+  return BY_ID.get(id)!.run({ req, id: identityOf(req), dns, settings: CONFIG, memo: new Map() });
 }
 
 t.test('sender_mx_bogus on 10 MX hosts x 4,000 private A records: a short reason, a bounded walk', async (t) => {

@@ -55,7 +55,7 @@ async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Prom
 }
 
 t.test('two daemons, one Redis: 2,000 concurrent checks from 50 connections against 300 let exactly 300 through', async (t) => {
-  const cfg = limitsOf('    - { id: burst, key: client_address, counts: recipients, count: attempts, limit: 300/1d }\n', PATIENT);
+  const cfg = limitsOf('    - { id: burst, key: client_address, unit: recipients, charge_on: attempts, limit: 300/1d }\n', PATIENT);
   const a = createLimiter(cfg, quiet);
   const b = createLimiter(cfg, quiet);
   t.teardown(() => Promise.all([a.close(), b.close()]));
@@ -81,8 +81,8 @@ t.test('two daemons, one Redis: 2,000 concurrent checks from 50 connections agai
   t.ok(ttl > 0 && ttl <= 86_400_001, `TTL set (${ttl} ms)`);
 });
 
-t.test('count: accepted across two daemons: RCPT on one, END-OF-MESSAGE on the other', async (t) => {
-  const cfg = limitsOf('    - { id: acc, key: sender_domain, counts: recipients, limit: 5/1h }\n', PATIENT);
+t.test('charge_on: accepted across two daemons: RCPT on one, END-OF-MESSAGE on the other', async (t) => {
+  const cfg = limitsOf('    - { id: acc, key: sender_domain, unit: recipients, limit: 5/1h }\n', PATIENT);
   const a = createLimiter(cfg, quiet);
   const b = createLimiter(cfg, quiet);
   t.teardown(() => Promise.all([a.close(), b.close()]));
@@ -133,7 +133,7 @@ t.test('the Lua script answers exactly like the in-process algorithm (seeded ran
 });
 
 t.test('a restarted daemon keeps the counts (they live in Redis)', async (t) => {
-  const cfg = limitsOf('    - { id: keep, key: sasl_username, counts: recipients, count: attempts, limit: 20/1d, only: { sasl: true } }\n', PATIENT);
+  const cfg = limitsOf('    - { id: keep, key: sasl_username, unit: recipients, charge_on: attempts, limit: 20/1d, only: { sasl: true } }\n', PATIENT);
   const first = createLimiter(cfg, quiet);
   await first.ready();
   for (let i = 0; i < 10; i++) t.equal((await rcpt(first, { sasl_username: 'Carol' }))[0]!.result, 'pass');
@@ -167,7 +167,7 @@ t.test('distinct HELO names per client in HyperLogLogs, shared by two daemons, w
 });
 
 t.test('EVALSHA falls back to EVAL after SCRIPT FLUSH', async (t) => {
-  const cfg = limitsOf('    - { id: flush, key: client_address, count: attempts, counts: recipients, limit: 2/1h }\n', PATIENT);
+  const cfg = limitsOf('    - { id: flush, key: client_address, charge_on: attempts, unit: recipients, limit: 2/1h }\n', PATIENT);
   const l = createLimiter(cfg, quiet);
   t.teardown(() => l.close());
   await l.ready();
@@ -181,9 +181,9 @@ t.test('EVALSHA falls back to EVAL after SCRIPT FLUSH', async (t) => {
 t.test('Redis killed mid-run: every call settles within the timeout, fail open, logged; counting resumes', async (t) => {
   const { log, lines } = capture();
   const cfg = limitsOf(
-    '    - { id: big, key: client_address, counts: recipients, count: attempts, limit: 1000000/1d }\n'
-    + '    - { id: strict, key: client_address, counts: recipients, count: attempts, limit: 1000000/1d, on_backend_failure: defer }\n'
-    + '    - { id: small, key: sender, counts: recipients, count: attempts, limit: 3/1d }\n',
+    '    - { id: big, key: client_address, unit: recipients, charge_on: attempts, limit: 1000000/1d }\n'
+    + '    - { id: strict, key: client_address, unit: recipients, charge_on: attempts, limit: 1000000/1d, on_backend_failure: defer }\n'
+    + '    - { id: small, key: sender, unit: recipients, charge_on: attempts, limit: 3/1d }\n',
   );
   const l = createLimiter(cfg, log);
   t.teardown(() => l.close());
@@ -228,7 +228,7 @@ t.test('Redis killed mid-run: every call settles within the timeout, fail open, 
 });
 
 t.test('a hung Redis (SIGSTOP): calls time out within the bound; answers again after SIGCONT', async (t) => {
-  const cfg = limitsOf('    - { id: hung, key: client_address, counts: recipients, count: attempts, limit: 1000/1d }\n');
+  const cfg = limitsOf('    - { id: hung, key: client_address, unit: recipients, charge_on: attempts, limit: 1000/1d }\n');
   const l = createLimiter(cfg, quiet);
   t.teardown(() => l.close());
   t.ok(await l.ready());

@@ -52,7 +52,7 @@ limits:
       limit: 3/h
     - id: out
       key: [sasl_username]
-      counts: recipients
+      unit: recipients
       only: { sasl: true, server_ports: [587, 465] }
       except: { clients: [192.0.2.0/24] }
       limit: 500/1d
@@ -61,19 +61,32 @@ limits:
   const [net, helo, out] = l.rules;
   t.same(net!.key, ['client_network'], 'one key becomes a list');
   t.same(net!.limit.map((w) => [w.max, w.ms]), [[300, 3_600_000], [2000, 86_400_000]]);
-  t.equal(net!.count, 'accepted', 'default count: accepted');
-  t.equal(net!.counts, 'messages', 'default counts: messages');
+  t.equal(net!.charge_on, 'accepted', 'default charge_on: accepted');
+  t.equal(net!.unit, 'messages', 'default unit: messages');
   t.equal(net!.action, 'defer', 'default action defer');
   t.equal(net!.code, '450 4.7.1', 'DSN class fixed to the reply class');
   t.same(net!.network, { ipv4: 24, ipv6: 64 });
   t.equal(net!.on_backend_failure, 'skip', 'fail open by default');
   t.match(net!.message, /\{retry_after\}/, 'the default text says when to retry');
-  t.equal(helo!.count, 'attempts', 'distinct rules count attempts by default');
+  t.equal(helo!.charge_on, 'attempts', 'distinct rules count attempts by default');
   t.equal(helo!.limit[0]!.ms, 3_600_000, '"3/h" is 3 per 1h');
-  t.equal(out!.counts, 'recipients');
+  t.equal(out!.unit, 'recipients');
   t.equal(out!.only.sasl, true);
   t.same(out!.only.server_ports, [587, 465]);
   t.ok(out!.except.clients.has('192.0.2.7'));
+});
+
+t.test('old rule keys counts/count are read as unit/charge_on, with a warning check-config prints', async (t) => {
+  const r = loadConfigText('limits:\n  rules:\n    - { id: a, key: client_address, counts: recipients, count: attempts, limit: 3/1h }\n', 'old.yaml');
+  t.ok(r.ok, 'still loads');
+  if (!r.ok) return;
+  const rule = r.config.limits.rules[0]!;
+  t.equal(rule.unit, 'recipients');
+  t.equal(rule.charge_on, 'attempts');
+  const lines = r.warnings.map(formatConfigError);
+  t.equal(lines.length, 2);
+  t.match(lines[0], /^old\.yaml:3:\d+: limits\.rules\[0\]\.counts: "counts" is now called "unit" \(unit: "recipients"\); the old name is still read \[PI_CONFIG_DEPRECATED\]$/);
+  t.match(lines[1], /limits\.rules\[0\]\.count: "count" is now called "charge_on" \(charge_on: "attempts"\)/);
 });
 
 t.test('limit strings', async (t) => {
@@ -98,8 +111,9 @@ t.test('config errors name line, column and key path', async (t) => {
     ['two windows of one length', 'limits:\n  rules:\n    - id: a\n      key: sender\n      limit: [1/1h, 5/60m]\n', /limit\[1\]: two limits with the same window 1h/],
     ['duplicate rule id', 'limits:\n  rules:\n    - { id: a, key: sender, limit: 1/1h }\n    - { id: a, key: helo_name, limit: 1/1h }\n', /^test\.yaml:4:13: limits\.rules\[1\]\.id: rule id "a" is used twice/],
     ['distinct of its own key', 'limits:\n  rules:\n    - { id: a, key: helo_name, distinct: helo_name, limit: 3/1h }\n', /rules\[0\]\.distinct: distinct: helo_name is also the rule's key/],
-    ['counts with distinct', 'limits:\n  rules:\n    - { id: a, key: client_address, distinct: helo_name, counts: recipients, limit: 3/1h }\n', /rules\[0\]\.counts: counts does not apply/],
-    ['recipient_domain counted at END-OF-MESSAGE', 'limits:\n  rules:\n    - { id: a, key: recipient_domain, limit: 3/1h }\n', /rules\[0\]\.key: recipient_domain is only known at RCPT.*count: attempts/],
+    ['unit with distinct', 'limits:\n  rules:\n    - { id: a, key: client_address, distinct: helo_name, unit: recipients, limit: 3/1h }\n', /rules\[0\]\.unit: unit does not apply/],
+    ['old and new name at once', 'limits:\n  rules:\n    - { id: a, key: client_address, count: attempts, charge_on: attempts, limit: 3/1h }\n', /rules\[0\]\.count: "count" is the old name of "charge_on"; give only "charge_on"/],
+    ['recipient_domain counted at END-OF-MESSAGE', 'limits:\n  rules:\n    - { id: a, key: recipient_domain, limit: 3/1h }\n', /rules\[0\]\.key: recipient_domain is only known at RCPT.*charge_on: attempts/],
     ['bad rule id', 'limits:\n  rules:\n    - { id: "Per Net", key: sender, limit: 1/1h }\n', /rules\[0\]\.id: expected a rule id/],
     ['missing limit', 'limits:\n  rules:\n    - { id: a, key: sender }\n', /rules\[0\]\.limit: missing required key "limit"/],
     ['unknown rule key', 'limits:\n  rules:\n    - { id: a, key: sender, limit: 1/1h, window: 1h }\n', /rules\[0\]\.window: unknown key/],
@@ -311,7 +325,7 @@ t.test('no rules: a no-op limiter, one shared empty answer', async (t) => {
   await l.close();
 });
 
-t.test('count: accepted — checked at RCPT, counted at END-OF-MESSAGE', async (t) => {
+t.test('charge_on: accepted — checked at RCPT, counted at END-OF-MESSAGE', async (t) => {
   const l = createLimiter(limitsOf(`
 limits:
   rules:
@@ -346,8 +360,8 @@ limits:
   t.equal(s.keys, 1, 'peeks of new keys store nothing');
 });
 
-t.test('counts: recipients — recipient_count is counted at END-OF-MESSAGE', async (t) => {
-  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: r, key: sender_domain, counts: recipients, limit: 5/1d }\n'), quiet);
+t.test('unit: recipients — recipient_count is counted at END-OF-MESSAGE', async (t) => {
+  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: r, key: sender_domain, unit: recipients, limit: 5/1d }\n'), quiet);
   t.teardown(() => l.close());
   await eom(l, { recipient_count: 3 }, T0);
   t.equal((await rcpt(l, {}, T0))[0]!.result, 'pass', '3 of 5');
@@ -359,8 +373,8 @@ t.test('counts: recipients — recipient_count is counted at END-OF-MESSAGE', as
   t.equal(l.stats()['backend.failures'], 0);
 });
 
-t.test('count: attempts — recipients: every RCPT counts, refused ones do not', async (t) => {
-  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: a, key: client_network, counts: recipients, count: attempts, limit: 3/1m }\n'), quiet);
+t.test('charge_on: attempts — recipients: every RCPT counts, refused ones do not', async (t) => {
+  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: a, key: client_network, unit: recipients, charge_on: attempts, limit: 3/1m }\n'), quiet);
   t.teardown(() => l.close());
   const results = [];
   for (let i = 0; i < 5; i++) results.push((await rcpt(l, { client_address: `203.0.113.${i + 1}` }, T0))[0]!.result);
@@ -370,8 +384,8 @@ t.test('count: attempts — recipients: every RCPT counts, refused ones do not',
   t.equal((await rcpt(l, {}, T0 + 40_000))[0]!.result, 'pass', 'attempts rules ignore END-OF-MESSAGE');
 });
 
-t.test('count: attempts — messages: the first RCPT of a transaction counts, the others pass', async (t) => {
-  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: m, key: client_address, count: attempts, limit: 2/1h }\n'), quiet);
+t.test('charge_on: attempts — messages: the first RCPT of a transaction counts, the others pass', async (t) => {
+  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: m, key: client_address, charge_on: attempts, limit: 2/1h }\n'), quiet);
   t.teardown(() => l.close());
   const r = async (instance: string) => (await rcpt(l, { instance }, T0))[0]!;
   t.equal((await r('t1')).result, 'pass');
@@ -404,8 +418,8 @@ limits:
   rules:
     - id: out
       key: sasl_username
-      count: attempts
-      counts: recipients
+      charge_on: attempts
+      unit: recipients
       limit: 1/1h
       only: { sasl: true, server_ports: [587] }
       except: { clients: [10.0.0.0/8], sender_domains: [partner.example] }
@@ -426,7 +440,7 @@ limits:
 });
 
 t.test('states other than RCPT give the shared empty answer', async (t) => {
-  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: a, key: client_address, count: attempts, limit: 1/1h }\n'), quiet);
+  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: a, key: client_address, charge_on: attempts, limit: 1/1h }\n'), quiet);
   t.teardown(() => l.close());
   const answers: Finding[][] = [];
   for (const state of ['CONNECT', 'EHLO', 'MAIL', 'DATA', 'END-OF-MESSAGE', 'VRFY']) answers.push(await rcpt(l, { protocol_state: state }, T0));
@@ -435,7 +449,7 @@ t.test('states other than RCPT give the shared empty answer', async (t) => {
 });
 
 t.test('IPv6 /64 and IPv4-mapped clients share their counts', async (t) => {
-  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: n, key: client_network, counts: recipients, count: attempts, limit: 2/1h }\n    - { id: a, key: client_address, counts: recipients, count: attempts, limit: 2/1h }\n'), quiet);
+  const l = createLimiter(limitsOf('limits:\n  rules:\n    - { id: n, key: client_network, unit: recipients, charge_on: attempts, limit: 2/1h }\n    - { id: a, key: client_address, unit: recipients, charge_on: attempts, limit: 2/1h }\n'), quiet);
   t.teardown(() => l.close());
   const res = async (client: string) => (await rcpt(l, { client_address: client }, T0)).map((f) => f.result).join(',');
   t.equal(await res('2001:db8:1:2::1'), 'pass,pass');
@@ -469,7 +483,7 @@ t.test('backend failures: skip (fail open) or defer, counted, logged once per in
   for (let i = 0; i < 10; i++) await rcpt(l, {}, T0);
   await eom(l, { recipient_count: 2 }, T0);
   const s = l.stats();
-  t.equal(s['backend.failures'], 3 + 30 + 2, 'every failed call counted (END-OF-MESSAGE: the two count: accepted rules)');
+  t.equal(s['backend.failures'], 3 + 30 + 2, 'every failed call counted (END-OF-MESSAGE: the two charge_on: accepted rules)');
   t.equal(s['rule.open.skip'], 11);
   t.equal(s['rule.closed.tempfail'], 11);
   t.equal(s['backend.up'], 0);

@@ -181,7 +181,7 @@ async function run(attrs: Record<string, string>, opts: { resolver?: CachingReso
     sender: 'alice@pass.example', recipient: 'bob@ours.example', instance: 'a.1', ...attrs,
   });
   const view = resolver.scoped(Date.now() + cfg.dns.deadline);
-  const ctx: CheckContext = { req, id: identityOf(req), dns: view, config: cfg, memo: new Map() };
+  const ctx: CheckContext = { req, id: identityOf(req), dns: view, settings: cfg, memo: new Map() };
   const ids = opts.ids ?? ['spf_mail_from', 'spf_mail_from_softfail', 'spf_mail_from_permerror', 'spf_helo', 'spf_helo_softfail', 'spf_helo_permerror', 'sender_provider_forgery'];
   const t0 = Date.now();
   const found = await Promise.all(ids.map((id) => BY_ID.get(id)!.run(ctx)));

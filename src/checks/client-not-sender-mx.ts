@@ -14,7 +14,7 @@
  */
 import type { CheckDef } from './types.js';
 import { answerHas } from './lib/addresses.js';
-import { describeAnswer, finding, isFinding, trail } from './lib/format.js';
+import { describeAnswer, finding, isFinding, trail, dnsTempfail } from './lib/format.js';
 import { isLookupableName } from './lib/hostname.js';
 import { lookupFamily } from './lib/lookup.js';
 import { senderMxOrFinding } from './lib/sender.js';
@@ -38,7 +38,7 @@ export const clientNotSenderMx: CheckDef = {
     const seen = trail([smx.trail, ...hosts.map((h, i) => describeAnswer(type, h, answers[i]!))]);
     const hit = hosts.find((_, i) => answers[i]!.status === 'ok' && answerHas(answers[i]!.records, client));
     if (hit !== undefined) return finding(ID, 'pass', `client ${client.text} is MX host ${hit}: ${seen}`, { mx: hit });
-    if (answers.some((a) => a.status === 'tempfail')) return finding(ID, 'tempfail', `client ${client.text} not found among the MX hosts and a lookup failed temporarily: ${seen}`);
+    if (answers.some((a) => a.status === 'tempfail')) return dnsTempfail(ID, `client ${client.text} not found among the MX hosts and a lookup failed temporarily: ${seen}`, answers);
     return finding(ID, 'fail', `client ${client.text} is not an address of any MX host of ${smx.domain}: ${seen}`);
   },
 };

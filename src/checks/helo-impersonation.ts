@@ -29,7 +29,7 @@ export const heloImpersonation: CheckDef = {
     const h = heloForm(ctx.req, ctx.id);
     if (h.kind === 'none') return finding(ID, 'skip', 'no HELO/EHLO given');
     if (h.kind === 'invalid') return finding(ID, 'skip', `HELO is not valid syntax (helo_invalid judges it): ${h.why}`);
-    const { my_names: names, my_addresses: addresses } = ctx.config.identity;
+    const { my_names: names, my_addresses: addresses } = ctx.settings.identity;
     const server = ctx.req.server_address === '' ? null : parseIp(ctx.req.server_address);
     if (h.kind === 'name') {
       if (names.length === 0) return finding(ID, 'skip', 'identity.my_names is empty: nothing to compare the HELO name with');

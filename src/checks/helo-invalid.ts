@@ -23,7 +23,7 @@ export const heloInvalid: CheckDef = {
   summary: 'the HELO name is not an RFC 5321 domain name or address literal',
   defaults: { action: 'reject', code: '501 5.5.2', message: 'invalid HELO name {helo_name}', score: 5 },
   run(ctx) {
-    const syntax = ctx.config.checks.helo_invalid?.syntax ?? 'postfix';
+    const syntax = ctx.settings.checks.helo_invalid?.syntax ?? 'postfix';
     const h = heloForm(ctx.req, ctx.id, syntax);
     switch (h.kind) {
       case 'none': return finding(ID, 'skip', 'no HELO/EHLO given');

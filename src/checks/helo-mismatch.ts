@@ -13,7 +13,7 @@
  */
 import type { CheckDef } from './types.js';
 import { answerHas } from './lib/addresses.js';
-import { describeAnswer, finding, isFinding, trail } from './lib/format.js';
+import { describeAnswer, finding, isFinding, trail, dnsTempfail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { clientOrSkip, fqdnHeloOrSkip } from './lib/subject.js';
 
@@ -33,7 +33,7 @@ export const heloMismatch: CheckDef = {
     const seen = trail([describeAnswer('A', name, a), describeAnswer('AAAA', name, aaaa)]);
     const has = (x: typeof a) => x.status === 'ok' && answerHas(x.records, client);
     if (has(a) || has(aaaa)) return finding(ID, 'pass', `HELO ${name} resolves to the client ${client.text}: ${seen}`);
-    if (a.status === 'tempfail' || aaaa.status === 'tempfail') return finding(ID, 'tempfail', `HELO ${name}: no match with ${client.text} and a lookup failed temporarily: ${seen}`);
+    if (a.status === 'tempfail' || aaaa.status === 'tempfail') return dnsTempfail(ID, `HELO ${name}: no match with ${client.text} and a lookup failed temporarily: ${seen}`, [a, aaaa]);
     return finding(ID, 'fail', `HELO ${name} does not resolve to the client ${client.text}: ${seen}`);
   },
 };

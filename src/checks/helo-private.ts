@@ -17,7 +17,7 @@
  */
 import type { CheckDef } from './types.js';
 import { classify, judgeAddresses } from './lib/addresses.js';
-import { describeAnswer, few, finding, trail } from './lib/format.js';
+import { describeAnswer, few, finding, trail, dnsTempfail } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { specialUseName } from './lib/special-names.js';
@@ -45,7 +45,7 @@ export const heloPrivate: CheckDef = {
     const seen = trail([describeAnswer('A', h.name, answers.a), describeAnswer('AAAA', h.name, answers.aaaa)]);
     const v = judgeAddresses(ctx, answers);
     if (v.global.length > 0) return finding(ID, 'pass', `HELO ${h.name} has a global address: ${seen}`);
-    if (v.tempfail) return finding(ID, 'tempfail', `HELO ${h.name}: no global address seen and a lookup failed temporarily: ${seen}`);
+    if (v.tempfail) return dnsTempfail(ID, `HELO ${h.name}: no global address seen and a lookup failed temporarily: ${seen}`, [answers.a, answers.aaaa]);
     if (v.internal.length > 0) return finding(ID, 'fail', `HELO ${h.name} resolves only to internal addresses: ${few(v.internal, v.omitted, '; ', 3)} (${seen})`);
     return finding(ID, 'pass', `HELO ${h.name} has no addresses (helo_unknown judges that): ${seen}`);
   },

@@ -13,7 +13,7 @@
  */
 import type { CheckDef } from './types.js';
 import { confirmedOrFinding, undecidedNames } from './lib/fcrdns.js';
-import { finding, isFinding } from './lib/format.js';
+import { finding, isFinding, dnsTempfail } from './lib/format.js';
 import { judgeGenericName } from './lib/generic-rdns.js';
 
 const ID = 'rdns_generic';
@@ -31,7 +31,7 @@ export const rdnsGeneric: CheckDef = {
     if (clean !== undefined) return finding(ID, 'pass', `${clean.name}: ${clean.v.why}`, { ptr: clean.name });
     const undecided = undecidedNames(f);
     const why = verdicts.map((x) => `${x.name}: ${x.v.why}`).join('; ');
-    if (undecided.length > 0) return finding(ID, 'tempfail', `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, { ptr: verdicts[0]!.name });
+    if (undecided.length > 0) return dnsTempfail(ID, `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, f.forward.map((x) => x.answer), { ptr: verdicts[0]!.name });
     return finding(ID, 'fail', why, { ptr: verdicts[0]!.name });
   },
 };

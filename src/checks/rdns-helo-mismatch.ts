@@ -14,7 +14,7 @@
 import type { CheckDef } from './types.js';
 import { registeredDomain } from './lib/domain.js';
 import { confirmedOrFinding, undecidedNames } from './lib/fcrdns.js';
-import { finding, isFinding } from './lib/format.js';
+import { finding, isFinding, dnsTempfail } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';
 
 const ID = 'rdns_helo_mismatch';
@@ -39,7 +39,7 @@ export const rdnsHeloMismatch: CheckDef = {
     const first = f.confirmed[0]!;
     const why = `PTR ${f.confirmed.map((n) => `${n} (${registeredDomain(n)})`).join(', ')} vs HELO ${h.name} (${heloDomain})`;
     const undecided = undecidedNames(f);
-    if (undecided.length > 0) return finding(ID, 'tempfail', `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, { ptr: first });
+    if (undecided.length > 0) return dnsTempfail(ID, `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, f.forward.map((x) => x.answer), { ptr: first });
     return finding(ID, 'fail', why, { ptr: first });
   },
 };

@@ -12,7 +12,7 @@
  */
 import type { CheckDef } from './types.js';
 import { fcrdnsOrSkip } from './lib/fcrdns.js';
-import { finding, isFinding } from './lib/format.js';
+import { finding, isFinding, dnsTempfail } from './lib/format.js';
 
 const ID = 'rdns_missing';
 
@@ -28,7 +28,7 @@ export const rdnsMissing: CheckDef = {
       const confirmed = f.confirmed[0];
       return confirmed === undefined ? finding(ID, 'pass', f.ptrLine) : finding(ID, 'pass', f.ptrLine, { ptr: confirmed });
     }
-    if (f.ptr.status === 'tempfail') return finding(ID, 'tempfail', f.ptrLine);
+    if (f.ptr.status === 'tempfail') return dnsTempfail(ID, f.ptrLine, [f.ptr]);
     return finding(ID, 'fail', `no PTR record: ${f.ptrLine}`);
   },
 };

@@ -14,7 +14,7 @@
  */
 import type { CheckDef } from './types.js';
 import { fcrdnsOrSkip } from './lib/fcrdns.js';
-import { finding, isFinding } from './lib/format.js';
+import { finding, isFinding, dnsTempfail } from './lib/format.js';
 
 const ID = 'rdns_unconfirmed';
 
@@ -28,7 +28,7 @@ export const rdnsUnconfirmed: CheckDef = {
     if (isFinding(f)) return f;
     const first = f.confirmed[0];
     if (first !== undefined) return finding(ID, 'pass', `${first} is confirmed: ${f.trail}`, { ptr: first });
-    if (f.tempfail) return finding(ID, 'tempfail', `not confirmed, a lookup failed temporarily: ${f.trail}`);
+    if (f.tempfail) return dnsTempfail(ID, `not confirmed, a lookup failed temporarily: ${f.trail}`, [f.ptr, ...f.forward.map((x) => x.answer)]);
     if (f.ptr.status !== 'ok') return finding(ID, 'fail', `no PTR name to confirm: ${f.trail}`);
     return finding(ID, 'fail', `no PTR name resolves back to ${f.client.text}: ${f.trail}`);
   },

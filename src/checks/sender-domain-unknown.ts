@@ -21,7 +21,7 @@
  * sender and address-literal domains (lib/sender.ts).
  */
 import type { CheckDef } from './types.js';
-import { describeAnswer, finding, trail } from './lib/format.js';
+import { describeAnswer, finding, trail, dnsTempfail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { senderDomainMalformed, senderSkipReason } from './lib/sender.js';
 import { getSenderMx } from './lib/sender-mx.js';
@@ -44,7 +44,7 @@ export const senderDomainUnknown: CheckDef = {
     const { a, aaaa } = await lookupAddresses(ctx, d);
     const seen = trail([smx.trail, describeAnswer('A', d, a), describeAnswer('AAAA', d, aaaa)]);
     if (a.status === 'ok' || aaaa.status === 'ok') return finding(ID, 'pass', `${d} has no MX but an address (implicit MX, RFC 5321 §5.1): ${seen}`);
-    if ([smx.mx, a, aaaa].some((x) => x.status === 'tempfail')) return finding(ID, 'tempfail', `${d}: lookup failed temporarily: ${seen}`);
+    if ([smx.mx, a, aaaa].some((x) => x.status === 'tempfail')) return dnsTempfail(ID, `${d}: lookup failed temporarily: ${seen}`, [smx.mx, a, aaaa]);
     return finding(ID, 'fail', `${d} has no MX, A or AAAA record: ${seen}`);
   },
 };

@@ -18,7 +18,7 @@
  * (sender_domain_unknown).
  */
 import type { CheckDef } from './types.js';
-import { describeAnswer, few, finding, isFinding, trail } from './lib/format.js';
+import { describeAnswer, few, finding, isFinding, trail, dnsTempfail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { senderMxOrFinding } from './lib/sender.js';
 import { describeHost, usableMx } from './lib/sender-mx.js';
@@ -49,7 +49,7 @@ export const senderMxBogus: CheckDef = {
       smx.dropped > 0 && `${smx.dropped} more MX hosts not checked`,
     ]);
     if (u.usable !== null) return finding(ID, 'pass', `${kind} ${u.usable} has a global address: ${seen}`, { mx: u.usable });
-    if (u.tempfail) return finding(ID, 'tempfail', `no usable ${kind} host found and a lookup failed temporarily: ${few(u.problems, 0, '; ', 3)} (${seen})`);
+    if (u.tempfail) return dnsTempfail(ID, `no usable ${kind} host found and a lookup failed temporarily: ${few(u.problems, 0, '; ', 3)} (${seen})`, u.resolved.flatMap((h) => (h.answers === null ? [] : [h.answers.a, h.answers.aaaa])));
     return finding(ID, 'fail', `no usable ${kind} host: ${few(u.problems, 0, '; ', 3)} (${seen})`);
   },
 };

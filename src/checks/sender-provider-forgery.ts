@@ -22,7 +22,7 @@
  * outside the list and unparsable clients.
  */
 import type { CheckDef } from './types.js';
-import { finding } from './lib/format.js';
+import { finding, dnsTempfail } from './lib/format.js';
 import { isProviderDomain } from './lib/providers.js';
 import { senderSkipReason } from './lib/sender.js';
 import { describeSpf, isSkip, spfOf, spfVars } from './lib/spf.js';
@@ -38,12 +38,12 @@ export const senderProviderForgery: CheckDef = {
     const skip = senderSkipReason(ctx);
     if (skip !== null) return finding(ID, 'skip', skip);
     const d = ctx.id.senderDomain;
-    if (!isProviderDomain(ctx.config.providers, d)) return finding(ID, 'skip', `${d} is not in the providers list`);
+    if (!isProviderDomain(ctx.settings.providers, d)) return finding(ID, 'skip', `${d} is not in the providers list`);
     const e = await spfOf(ctx, 'mailfrom');
     if (isSkip(e)) return finding(ID, 'skip', e.skip);
     const why = `${d} is a provider domain; ${describeSpf(e)}`;
     if (e.result === 'pass') return finding(ID, 'pass', why, spfVars(e));
-    if (e.result === 'temperror') return finding(ID, 'tempfail', why, spfVars(e));
+    if (e.result === 'temperror') return dnsTempfail(ID, why, [{ status: 'tempfail', reason: 'TEMPERROR' }], spfVars(e));
     return finding(ID, 'fail', why, spfVars(e));
   },
 };

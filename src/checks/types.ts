@@ -12,7 +12,8 @@
  */
 import type { PolicyRequest } from '../protocol/request.js';
 import type { DnsLookup } from '../dns/types.js';
-import type { Config } from '../config/types.js';
+import type { CidrSet } from '../net/ip.js';
+import type { HeloSyntax } from './lib/hostname.js';
 import type { Identity } from '../net/identity.js';
 
 export type CheckResult = 'pass' | 'fail' | 'tempfail' | 'skip';
@@ -29,6 +30,13 @@ export interface Finding {
   readonly reason: string;
   /** values for message placeholders, e.g. { ptr: 'mail.example.com' } */
   readonly vars?: Readonly<Record<string, string>>;
+  /**
+   * tempfail caused by DNS: the outcome that left the check undecided, as
+   * dns/classify.ts names it (DEADLINE, SERVFAIL, TIMEOUT, ...; TEMPERROR for
+   * an SPF evaluation). The daemon picks PI_DNS_DEADLINE / PI_DNS_TEMPFAIL
+   * from it. Absent on every other finding.
+   */
+  readonly dns?: string;
   /** limits only: the rule's own action settings */
   readonly action?: ActionSettings;
 }
@@ -42,13 +50,46 @@ export interface ActionSettings {
   readonly score?: number;
 }
 
+/**
+ * The configuration a check may read: exactly these keys of the config file,
+ * nothing else (a check that needs another setting adds it here, and the
+ * engine's checkSettings() picks it). Kept apart from config/types.ts on
+ * purpose: the config schema is built from the check registry, so a check
+ * that imported the Config type would close an import circle.
+ */
+export interface CheckSettings {
+  readonly identity: {
+    /** identity.my_names: this site's own host and domain names (helo_impersonation) */
+    readonly my_names: readonly string[];
+    /** identity.my_addresses: this site's own addresses (helo_impersonation) */
+    readonly my_addresses: CidrSet;
+    /** identity.public_networks: special-purpose ranges judged global (client_private, helo_private, ...) */
+    readonly public_networks: CidrSet;
+  };
+  /** providers: the sender domains of the big mailbox providers (sender_provider_forgery) */
+  readonly providers: readonly string[];
+  readonly header: {
+    /** header.authserv_id: the authserv-id of Received-SPF / Authentication-Results (SPF checks) */
+    readonly authserv_id: string;
+  };
+  readonly checks: {
+    /** checks.helo_invalid.syntax: which HELO grammar helo_invalid applies */
+    readonly helo_invalid?: { readonly syntax: HeloSyntax };
+  };
+  readonly dns: {
+    /** dns.max_ptr_names: how many PTR names FCrDNS checks forward-confirm */
+    readonly max_ptr_names: number;
+  };
+}
+
 export interface CheckContext {
   readonly req: PolicyRequest;
   /** the request's identity, normalised once (lower case, IDN to ASCII, canonical IPs) */
   readonly id: Identity;
   /** request-scoped DNS: cached, coalesced, bounded by the request deadline */
   readonly dns: DnsLookup;
-  readonly config: Config;
+  /** the settings checks read (a Config satisfies it; the engine hands over only these) */
+  readonly settings: CheckSettings;
   /**
    * Per-request memo for derived lookups several checks share (FCrDNS names,
    * HELO addresses, sender MX hosts): key -> promise. Lets each check stay a

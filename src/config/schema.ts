@@ -7,6 +7,10 @@
  *
  * Sections owned by other modules are imported (limits). Check keys come from
  * the check registry, so a new check file is a new config key automatically.
+ *
+ * What can go wrong: nothing throws at load time; every bad value becomes an
+ * issue with its key path (config/spec.ts). A new default here that differs
+ * from etc/policyd-identity.yaml fails the test that keeps the two equal.
  */
 import { availableParallelism } from 'node:os';
 import {
@@ -206,6 +210,10 @@ export function buildConfigSpec() {
     ),
     workers: field(workers, 1),
     mode: field(oneOf(['enforce', 'warn'] as const), 'enforce'),
+    // Identity is judged where a message first meets the policy (CONNECT..RCPT).
+    // An instance first seen at DATA/END-OF-MESSAGE was permitted by Postfix
+    // earlier (permit_mynetworks, ...): judged there only when this is true.
+    judge_after_data: field(bool(), false),
     log: field(
       obj({
         level: field(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'info'),

@@ -149,7 +149,7 @@ export async function runDoctor(input: DoctorInput, config: Config, dns: DnsLook
     helo_name: input.helo,
     sender: `postmaster@${input.domain}`,
   });
-  const ctx: CheckContext = { req, id: identityOf(req), dns, config, memo: new Map() };
+  const ctx: CheckContext = { req, id: identityOf(req), dns, settings: config, memo: new Map() };
 
   const needed = new Set(ITEMS.flatMap((i) => i.checks));
   const findings = new Map<string, Finding>();

@@ -16,11 +16,56 @@
  *   not run        action off
  * plus "score +N" when a failed row carries a score.
  *
+ * The rows are built here, from a Trace that combine.ts fills only when
+ * explain() asked for one: the daemon's hot path builds no rows.
+ *
  * What can go wrong: nothing throws.
  */
-import type { CheckAction, CheckResult } from '../checks/types.js';
+import { actionText } from '../protocol/action.js';
+import type { PolicyRequest } from '../protocol/request.js';
+import type { CheckAction, CheckResult, Finding } from '../checks/types.js';
 import type { Decision } from './types.js';
 import { formatScore } from './message.js';
+import { BLOCKING, SEVERITY, type CompiledAction } from './actions.js';
+import type { SettingsTable } from './overrides.js';
+import type { AllowlistName } from './allowlist.js';
+import type { EngineSetup } from './setup.js';
+
+export type ContributionKind = 'check' | 'tempfail' | 'limit' | 'score' | 'score-tempfail';
+
+/** One failed (or undecided) row that offered an action. */
+export interface Contribution {
+  readonly check: string;
+  readonly severity: number;
+  readonly kind: ContributionKind;
+  /** the score the row's settings carry (0 for on_tempfail and scoring) */
+  readonly score: number;
+}
+
+/** What explain() wants to know about an evaluation; filled by combine.ts. */
+export interface Trace {
+  table: SettingsTable | null;
+  allowed: AllowlistName | null;
+  /** identity was judged (or allowlisted) for this request */
+  judged: boolean;
+  /** why identity was not judged (states.ts), when it was not */
+  notJudged: string | null;
+  results: readonly (Finding | undefined)[];
+  /** registry indexes computed fresh (not from the instance memo or the identity cache) */
+  fresh: Set<number>;
+  limitFindings: readonly Finding[];
+  limitActions: readonly CompiledAction[];
+  contributions: readonly Contribution[];
+  winner: Contribution | null;
+  sum: number;
+}
+
+export function newTrace(): Trace {
+  return {
+    table: null, allowed: null, judged: false, notJudged: null, results: [], fresh: new Set<number>(), limitFindings: [],
+    limitActions: [], contributions: [], winner: null, sum: 0,
+  };
+}
 
 export interface ExplainRow {
   /** check id, "limit:<rule>", or "score" */
@@ -60,6 +105,79 @@ export interface Explanation {
 export interface ExplainResult {
   readonly decision: Decision;
   readonly explanation: Explanation;
+}
+
+/** The explanation of decision `d`, from its trace. */
+export function buildExplanation(s: EngineSetup, d: Decision, req: PolicyRequest, t: Trace): Explanation {
+  const rows: ExplainRow[] = [];
+  const winner = t.winner;
+  const effectOf = (check: string, kind: ContributionKind | null, score: number): string => {
+    const parts: string[] = [];
+    const c = t.contributions.find((x) => x.check === check && (kind === null || x.kind === kind));
+    if (c !== undefined) {
+      if (winner !== null && c === winner) parts.push('decides');
+      else if (winner !== null && c.severity === winner.severity && c.severity > 0) parts.push('fired');
+      else parts.push('outranked');
+      if (c.kind === 'tempfail') parts.unshift('on_tempfail');
+    }
+    if (score !== 0) parts.push(`score ${score > 0 ? '+' : ''}${formatScore(score)}`);
+    return parts.join(', ');
+  };
+  const table = t.table ?? s.base;
+  for (let i = 0; i < s.defs.length; i++) {
+    const def = s.defs[i]!;
+    const a = table.settings[i]!;
+    const f = t.results[i];
+    const skipped = t.allowed !== null ? `allowlisted by ${t.allowed}` : t.notJudged;
+    if (a.action === 'off' || skipped !== null || f === undefined) {
+      rows.push({
+        check: def.id, group: def.group, result: 'off', action: a.action, code: a.code, score: a.score,
+        effect: t.allowed !== null ? 'not run (allowlisted)' : 'not run',
+        reason: skipped ?? 'action off', cached: false,
+      });
+      continue;
+    }
+    const effect = f.result === 'tempfail' && a.severity < BLOCKING ? 'ignored (warn check)' : effectOf(def.id, null, f.result === 'fail' ? a.score : 0);
+    rows.push({
+      check: def.id, group: def.group, result: f.result, action: a.action, code: a.code, score: a.score,
+      effect, reason: f.reason, cached: !t.fresh.has(i),
+    });
+  }
+  t.limitFindings.forEach((f, k) => {
+    const a = t.limitActions[k];
+    rows.push({
+      check: f.check, group: 'limit', result: f.result, action: a?.action ?? 'off', code: a?.code ?? null, score: a?.score ?? 0,
+      effect: effectOf(f.check, null, f.result === 'fail' ? a?.score ?? 0 : 0), reason: f.reason, cached: false,
+    });
+  });
+  const sc = s.scoring;
+  if (sc.enabled) {
+    const c = t.contributions.find((x) => x.check === 'score');
+    const reached = c !== undefined && c.kind === 'score';
+    rows.push({
+      check: 'score', group: 'scoring', result: reached ? 'fail' : 'pass',
+      action: reached ? (c.severity === SEVERITY.reject ? 'reject' : 'defer') : 'off',
+      code: reached ? (c.severity === SEVERITY.reject ? sc.reject.code : sc.defer.code) : null,
+      score: t.sum,
+      effect: c !== undefined ? effectOf('score', c.kind, 0) : '',
+      reason: `sum ${formatScore(t.sum)}; reject_at ${sc.rejectAt === null ? '-' : formatScore(sc.rejectAt)}, defer_at ${sc.deferAt === null ? '-' : formatScore(sc.deferAt)}`,
+      cached: false,
+    });
+  }
+  return {
+    protocolState: req.protocol_state,
+    mode: s.dryRun ? 'warn' : 'enforce',
+    answer: actionText(d.action, { allowOk: s.allowOk }),
+    wouldBe: d.wouldBe !== undefined ? actionText(d.wouldBe, { allowOk: s.allowOk }) : null,
+    allowlisted: t.allowed,
+    override: t.table?.name ?? null,
+    score: d.score ?? null,
+    scoring: { reject_at: sc.rejectAt, defer_at: sc.deferAt },
+    fired: d.fired,
+    note: d.note ?? null,
+    summary: d.summary,
+    rows,
+  };
 }
 
 /** A plain JSON-ready object (stable key order) for `--json`. */

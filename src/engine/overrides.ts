@@ -156,7 +156,10 @@ export function limitSettings(table: SettingsTable, check: string, own: ActionSe
   if (c === undefined) {
     const p = table.limits?.get(check);
     const rawOwn: RawActionSettings = { action: own.action, code: own.code ?? null, message: own.message ?? '', score: own.score ?? 0 };
-    c = compileAction(check, p ? merge(rawOwn, p) : rawOwn, warn);
+    // An override that changes only the action keeps the rule's code, which
+    // nobody wrote for that action: adapt it silently (as for checks).
+    const codeIsDefault = p !== undefined && p.code === null && p.action !== null && p.action !== own.action;
+    c = compileAction(check, p ? merge(rawOwn, p) : rawOwn, warn, codeIsDefault);
     table.limitCache.set(own, c);
   }
   return c;

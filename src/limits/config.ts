@@ -9,13 +9,17 @@
  *   - id: per-client-net            # check id becomes limit:per-client-net
  *     key: client_network           # or a list: [sasl_username, client_address]
  *     network: { ipv4: 24, ipv6: 64 }
- *     counts: recipients            # messages (default) | recipients
- *     count: accepted               # accepted (default) | attempts
+ *     unit: recipients              # what one event is: messages (default) | recipients
+ *     charge_on: accepted           # which mail uses up the limit: accepted (default) | attempts
  *     limit: [ "300/1h", "2000/1d" ]
  *     action: defer                 # + code, message, score
  *     only: { sasl: true }          # every condition given must hold
  *     except: { clients: [10.0.0.0/8] }   # any condition given exempts
  *     on_backend_failure: skip      # skip (fail open) | defer
+ *
+ * `unit` and `charge_on` were called `counts` and `count` (one letter apart,
+ * easy to swap): the old names are still read, with a PI_CONFIG_DEPRECATED
+ * warning that check-config prints (OLD_RULE_KEYS).
  *
  * `crossCheck(config)` holds the checks that need other sections (workers):
  * the lead calls it from check-config and at start.
@@ -25,7 +29,7 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import {
-  obj, field, str, int, num, bool, oneOf, duration, nullable, list, refine, custom, issue, BAD, showValue,
+  obj, field, str, int, num, bool, oneOf, duration, nullable, list, refine, custom, issue, warning, BAD, showValue,
   type Spec, type SpecType, type Path, type Ctx,
 } from '../config/spec.js';
 import { parseDuration, formatDuration } from '../config/duration.js';
@@ -150,8 +154,8 @@ const ruleFields = obj({
       ipv6: field(int({ min: 16, max: 128 }), 64),
     }),
   ),
-  counts: field(nullable(oneOf(['messages', 'recipients'] as const)), null),
-  count: field(nullable(oneOf(['accepted', 'attempts'] as const)), null),
+  unit: field(nullable(oneOf(['messages', 'recipients'] as const)), null),
+  charge_on: field(nullable(oneOf(['accepted', 'attempts'] as const)), null),
   distinct: field(nullable(oneOf(KEY_ATTRS)), null),
   limit: field(limitList),
   action: field(oneOf(LIMIT_ACTIONS), 'defer'),
@@ -163,35 +167,57 @@ const ruleFields = obj({
   on_backend_failure: field(oneOf(['skip', 'defer'] as const), 'skip'),
 });
 
-/** A validated rule, `counts`/`count` resolved. */
-export interface LimitRuleConfig extends Omit<SpecType<typeof ruleFields>, 'counts' | 'count'> {
-  counts: 'messages' | 'recipients';
-  count: 'accepted' | 'attempts';
+/** A validated rule, `unit`/`charge_on` resolved. */
+export interface LimitRuleConfig extends Omit<SpecType<typeof ruleFields>, 'unit' | 'charge_on'> {
+  unit: 'messages' | 'recipients';
+  charge_on: 'accepted' | 'attempts';
+}
+
+/** Old rule key -> its name now (renamed because `counts` and `count` were one letter apart). */
+export const OLD_RULE_KEYS: Readonly<Record<string, string>> = { counts: 'unit', count: 'charge_on' };
+
+/** The rule with old key names renamed (a warning each); both names at once is an error. */
+function renameOldKeys(v: unknown, path: Path, ctx: Ctx): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+  const o = v as Record<string, unknown>;
+  if (!Object.keys(OLD_RULE_KEYS).some((k) => k in o)) return v;
+  const out: Record<string, unknown> = { ...o };
+  for (const [old, now] of Object.entries(OLD_RULE_KEYS)) {
+    if (!(old in o)) continue;
+    if (now in o) {
+      issue(ctx, [...path, old], `"${old}" is the old name of "${now}"; give only "${now}"`, true);
+      continue;
+    }
+    warning(ctx, [...path, old], `"${old}" is now called "${now}" (${now}: ${JSON.stringify(o[old])}); the old name is still read`);
+    out[now] = o[old];
+    delete out[old];
+  }
+  return out;
 }
 
 /** Checks between the fields of one rule; each issue points at the field to change. */
 const ruleSpec: Spec<LimitRuleConfig> = {
   describe: 'a rate-limit rule (id, key, limit, ...)',
   parse(v, path, ctx) {
-    const r = ruleFields.parse(v, path, ctx);
-    if (r === BAD) return BAD;
     const before = ctx.issues.length;
+    const r = ruleFields.parse(renameOldKeys(v, path, ctx), path, ctx);
+    if (r === BAD || ctx.issues.length > before) return BAD;
     if (r.distinct !== null) {
       if (r.key.includes(r.distinct)) issue(ctx, [...path, 'distinct'], `distinct: ${r.distinct} is also the rule's key; count distinct values of another attribute`);
-      if (r.counts !== null) issue(ctx, [...path, 'counts'], 'counts does not apply to a distinct rule (it counts distinct values); remove it');
+      if (r.unit !== null) issue(ctx, [...path, 'unit'], 'unit does not apply to a distinct rule (it counts distinct values); remove it');
       for (const w of r.limit) {
         if (w.max > MAX_DISTINCT) issue(ctx, [...path, 'limit'], `a distinct rule allows at most ${MAX_DISTINCT} values per window, got ${w.max}`);
       }
     }
     // distinct values are seen when they are presented, so distinct rules count attempts by default
-    const count = r.count ?? (r.distinct !== null ? 'attempts' : 'accepted');
+    const chargeOn = r.charge_on ?? (r.distinct !== null ? 'attempts' : 'accepted');
     const usesRecipient = r.key.includes('recipient_domain') || r.distinct === 'recipient_domain';
-    if (usesRecipient && count === 'accepted') {
-      issue(ctx, [...path, r.count === null ? 'key' : 'count'],
-        'recipient_domain is only known at RCPT (Postfix sends no recipients at END-OF-MESSAGE when there are several): set count: attempts');
+    if (usesRecipient && chargeOn === 'accepted') {
+      issue(ctx, [...path, r.charge_on === null ? 'key' : 'charge_on'],
+        'recipient_domain is only known at RCPT (Postfix sends no recipients at END-OF-MESSAGE when there are several): set charge_on: attempts');
     }
     if (ctx.issues.length > before) return BAD;
-    return { ...r, counts: r.counts ?? 'messages', count };
+    return { ...r, unit: r.unit ?? 'messages', charge_on: chargeOn };
   },
   fields: ruleFields.fields,
   show(r) {

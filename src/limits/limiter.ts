@@ -3,13 +3,13 @@
  *
  * When what is counted (see docs/limits.md):
  *   RCPT            every applicable rule is checked, one Finding each.
- *                   count: accepted  -> peek: is there room for one more?
- *                   count: attempts  -> check and count at once (recipients:
+ *                   charge_on: accepted  -> peek: is there room for one more?
+ *                   charge_on: attempts  -> check and count at once (recipients:
  *                                       every RCPT; messages: the first RCPT
  *                                       of a transaction, by `instance`)
  *                   distinct         -> the value is added (attempts) or
  *                                       tested (accepted)
- *   END-OF-MESSAGE  record(): count: accepted rules count what was accepted:
+ *   END-OF-MESSAGE  record(): charge_on: accepted rules count what was accepted:
  *                   1 message, or recipient_count recipients, or the value.
  * Other states: no findings (a shared empty array).
  *
@@ -38,7 +38,7 @@ import { LOG_INTERVAL_MS, RedisBackend } from './redis.js';
 export interface Limiter {
   /** check at RCPT: one Finding per applicable rule. Never rejects; bounded by the backend timeout. */
   evaluate(req: PolicyRequest, id: Identity, now?: number): Promise<Finding[]>;
-  /** END-OF-MESSAGE: count what was accepted, for count: accepted rules. Never rejects. */
+  /** END-OF-MESSAGE: count what was accepted, for charge_on: accepted rules. Never rejects. */
   record(req: PolicyRequest, id: Identity, now?: number): Promise<void>;
   /** per-rule decisions, backend failures, keys in memory */
   stats(): { [k: string]: number };
@@ -54,7 +54,7 @@ export const BACKEND_FAILURE_ACTION: ActionSettings = Object.freeze({
   message: 'rate limit service temporarily unavailable, please try again later',
 });
 
-/** Instances (transactions) remembered for count: attempts, counts: messages. */
+/** Instances (transactions) remembered for charge_on: attempts, unit: messages. */
 const MAX_INSTANCES = 10_000;
 
 // Hot path: states with nothing to check share one resolved promise of one
@@ -72,8 +72,8 @@ interface Rule {
   readonly key: readonly KeyAttr[];
   readonly keyText: string;
   readonly network: NetworkBits;
-  readonly counts: 'messages' | 'recipients';
-  readonly count: 'accepted' | 'attempts';
+  readonly unit: 'messages' | 'recipients';
+  readonly chargeOn: 'accepted' | 'attempts';
   readonly distinct: KeyAttr | null;
   readonly windows: readonly LimitWindow[];
   /** "300 per 1h, 2000 per 1d", for reasons */
@@ -99,8 +99,8 @@ function compileRule(r: LimitRuleConfig, index: number): Rule {
     key: r.key,
     keyText: r.key.join('+'),
     network: r.network,
-    counts: r.counts,
-    count: r.count,
+    unit: r.unit,
+    chargeOn: r.charge_on,
     distinct: r.distinct,
     windows: r.limit,
     limitsText: r.limit.map((w) => w.text).join(', '),
@@ -137,12 +137,12 @@ interface Step {
   verdict: Verdict | Promise<Verdict | null> | null;
 }
 
-/** A later RCPT of a transaction already counted (count: attempts, counts: messages). */
+/** A later RCPT of a transaction already counted (charge_on: attempts, unit: messages). */
 const ALREADY_COUNTED: Verdict = Object.freeze({ allowed: true, retryAfter: 0, window: -1, remaining: 0 });
 
 class RuleLimiter implements Limiter {
   private readonly rules: Rule[];
-  /** "<rule>\0<instance>\0<key>" of transactions already counted (count: attempts, counts: messages) */
+  /** "<rule>\0<instance>\0<key>" of transactions already counted (charge_on: attempts, unit: messages) */
   private readonly counted = new Set<string>();
   private backendFailures = 0;
   private failuresSinceLog = 0;
@@ -176,10 +176,10 @@ class RuleLimiter implements Limiter {
       if (rule.distinct !== null) {
         const value = attrValue(rule.distinct, req, id, rule.network);
         if (value === '') continue;
-        verdict = this.call(() => this.backend.distinct(rule, key, value, rule.count === 'attempts' ? CONSUME : PEEK, now));
-      } else if (rule.count === 'accepted') {
+        verdict = this.call(() => this.backend.distinct(rule, key, value, rule.chargeOn === 'attempts' ? CONSUME : PEEK, now));
+      } else if (rule.chargeOn === 'accepted') {
         verdict = this.call(() => this.backend.gcra(rule, key, 1, PEEK, now));
-      } else if (rule.counts === 'recipients') {
+      } else if (rule.unit === 'recipients') {
         verdict = this.call(() => this.backend.gcra(rule, key, 1, CONSUME, now));
       } else {
         verdict = this.messageAttempt(rule, key, req.instance, now);
@@ -192,7 +192,7 @@ class RuleLimiter implements Limiter {
     return Promise.all(steps.map((s) => s.verdict)).then((vs) => vs.map((v, i) => this.finding(steps[i]!.rule, steps[i]!.key, v)));
   }
 
-  /** count: attempts, counts: messages — count the first RCPT of a transaction only. */
+  /** charge_on: attempts, unit: messages — count the first RCPT of a transaction only. */
   private messageAttempt(rule: Rule, key: string, instance: string, now: number): Step['verdict'] {
     const memoKey = instance === '' ? '' : `${rule.index}\0${instance}\0${key}`;
     if (memoKey !== '' && this.counted.has(memoKey)) return ALREADY_COUNTED;
@@ -257,7 +257,7 @@ class RuleLimiter implements Limiter {
     } else {
       result = 'fail';
       const w = rule.windows[v.window] ?? rule.windows[0]!;
-      const limit = rule.distinct !== null ? `${w.max} distinct ${rule.distinct} per ${formatDuration(w.ms)}` : w.text.replace(' per ', ` ${rule.counts} per `);
+      const limit = rule.distinct !== null ? `${w.max} distinct ${rule.distinct} per ${formatDuration(w.ms)}` : w.text.replace(' per ', ` ${rule.unit} per `);
       const retry = retryText(v.retryAfter);
       f = {
         check: rule.check,
@@ -276,7 +276,7 @@ class RuleLimiter implements Limiter {
     now = Math.floor(now);
     const pending: Array<Promise<unknown>> = [];
     for (const rule of this.rules) {
-      if (rule.count !== 'accepted' || !this.applies(rule, req, id)) continue;
+      if (rule.chargeOn !== 'accepted' || !this.applies(rule, req, id)) continue;
       const key = keyOf(rule.key, req, id, rule.network);
       if (key === null) continue;
       let r: Verdict | Promise<Verdict | null> | null;
@@ -287,7 +287,7 @@ class RuleLimiter implements Limiter {
       } else {
         // clamped: Postfix cannot accept more than smtpd_recipient_limit recipients, so a larger
         // recipient_count is not Postfix's (one request must not lock an account out for a day)
-        const cost = rule.counts === 'messages' ? 1 : Math.min(req.recipient_count, this.maxRecipients);
+        const cost = rule.unit === 'messages' ? 1 : Math.min(req.recipient_count, this.maxRecipients);
         if (cost <= 0) continue;
         r = this.call(() => this.backend.gcra(rule, key, cost, FORCE, now));
       }

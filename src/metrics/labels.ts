@@ -6,29 +6,25 @@
  * comes from a fixed set:
  *   protocol_state  Postfix's documented states, else "other"
  *   action          the verb Postfix gets (DUNNO, REJECT, DEFER_IF_PERMIT, ...),
- *                   a numeric reply as its class ("4xx", "5xx"), else "other"
+ *                   a numeric reply as its class ("4xx", "5xx"), taken from the
+ *                   action value the session wrote (never parsed back from text)
  *   result          pass | fail | tempfail | skip (else "other")
  * Check ids come from the check registry and the configured limit rules,
  * so they are bounded by the config.
+ *
+ * What can go wrong: nothing throws; an unknown state or a REPLY without a
+ * code is labelled "other".
  */
 import { PROTOCOL_STATES } from '../protocol/request.js';
-
-const VERBS = new Set([
-  'DUNNO', 'OK', 'REJECT', 'DEFER', 'DEFER_IF_PERMIT', 'DEFER_IF_REJECT', 'DISCARD', 'HOLD',
-  'WARN', 'INFO', 'PREPEND', 'REDIRECT', 'FILTER', 'BCC',
-]);
+import type { PolicyAction } from '../protocol/action.js';
 
 export const RESULTS = ['pass', 'fail', 'tempfail', 'skip'] as const;
 
-/** `action=REJECT text\n\n` -> REJECT; `action=550 5.7.1 ...` -> 5xx. */
-export function actionClass(actionLine: string): string {
-  // the encoder always writes "action=" first; the verb ends at the first space or the "\n\n"
-  const sp = actionLine.indexOf(' ', 7);
-  const verb = actionLine.slice(7, sp === -1 ? actionLine.length - 2 : sp);
-  if (VERBS.has(verb)) return verb;
-  const c = verb.charCodeAt(0);
-  if (verb.length === 3 && (c === 52 || c === 53)) return c === 52 ? '4xx' : '5xx';
-  return 'other';
+/** The label of the action Postfix got: its verb, a REPLY as its class ("4xx", "5xx"). */
+export function actionClass(a: PolicyAction): string {
+  if (a.verb !== 'REPLY') return a.verb;
+  const c = a.code?.charCodeAt(0);
+  return c === 52 ? '4xx' : c === 53 ? '5xx' : 'other';
 }
 
 export function stateLabel(state: string | undefined): string {

@@ -37,6 +37,7 @@ import type { ErrorCode } from '../errors.js';
 import type { DaemonHooks } from '../server/daemon.js';
 import type { DnsStats } from '../dns/resolver.js';
 import { actionClass, stateLabel, RESULTS } from './labels.js';
+import type { PolicyAction } from '../protocol/action.js';
 
 export type MetricsRole = 'single' | 'primary' | 'worker';
 
@@ -83,7 +84,8 @@ export interface RuntimeSource {
     readonly cacheEvictions?: number;
     readonly zonesActive?: number;
   };
-  readonly limiter: { stats(): Record<string, number> };
+  /** null when no rate-limit rules are configured */
+  readonly limiter: { stats(): Record<string, number> } | null;
   /** the decision engine (identity cache sizes); optional for tests */
   readonly engine?: { stats(): { identityCacheSize?: number; identityCacheBytes?: number } };
 }
@@ -92,7 +94,7 @@ export interface RuntimeSource {
 const RUNTIME_COUNTERS: ReadonlyArray<readonly [string, (rt: RuntimeSource) => number]> = [
   ...DNS_COUNTERS.map(([field]) => [field, (rt: RuntimeSource) => rt.dns.stats[field] ?? 0] as const),
   ['cacheEvictions', (rt) => rt.dns.cacheEvictions ?? 0],
-  ['limitBackendFailures', (rt) => rt.limiter.stats()['backend.failures'] ?? 0],
+  ['limitBackendFailures', (rt) => rt.limiter?.stats()['backend.failures'] ?? 0],
 ];
 
 const PREFIX = 'policyd_identity_';
@@ -208,8 +210,8 @@ export class Metrics {
         ['dns_cache_entries', 'Entries in the DNS cache', (rt) => rt.dns.cacheSize],
         ['dns_cache_bytes', 'Estimated bytes held by the DNS cache (bounded by dns.cache.max_bytes)', (rt) => rt.dns.cacheBytes],
         ['dns_zones_active', 'Zones with DNS queries in flight or waiting now (dns.max_inflight_per_zone each)', (rt) => rt.dns.zonesActive],
-        ['limit_backend_up', '1 when the rate-limit backend is usable (always 1 for memory)', (rt) => rt.limiter.stats()['backend.up']],
-        ['limit_keys', 'Rate-limit keys held by the memory backend', (rt) => rt.limiter.stats().keys],
+        ['limit_backend_up', '1 when the rate-limit backend is usable (always 1 for memory)', (rt) => rt.limiter?.stats()['backend.up'] ?? 1],
+        ['limit_keys', 'Rate-limit keys held by the memory backend', (rt) => rt.limiter?.stats().keys ?? 0],
         ['identity_cache_entries', 'Entries in the identity findings cache (identity_cache.size)', (rt) => rt.engine?.stats().identityCacheSize],
         ['identity_cache_bytes', 'Estimated bytes held by the identity findings cache (identity_cache.max_bytes)', (rt) => rt.engine?.stats().identityCacheBytes],
       ];
@@ -256,11 +258,11 @@ export class Metrics {
   // --- hot path -----------------------------------------------------------------
 
   /** DaemonHooks.onDecision: one answered request. */
-  observeDecision(req: PolicyRequest, _d: Decision, actionLine: string, micros: number): void {
+  observeDecision(req: PolicyRequest, _d: Decision, sent: PolicyAction, micros: number): void {
     const state = stateLabel(req.protocol_state);
     let byAction = this.requests.get(state);
     if (byAction === undefined) this.requests.set(state, (byAction = new Map()));
-    const action = actionClass(actionLine);
+    const action = actionClass(sent);
     byAction.set(action, (byAction.get(action) ?? 0) + 1);
     this.latency?.observe(micros / 1e6);
   }
@@ -286,7 +288,7 @@ export class Metrics {
   /** The hooks startDaemon takes. */
   hooks(): DaemonHooks {
     return {
-      onDecision: (req, d, line, micros) => this.observeDecision(req, d, line, micros),
+      onDecision: (req, d, sent, micros) => this.observeDecision(req, d, sent, micros),
       onProtocolError: (code) => this.observeProtocolError(code),
     };
   }

@@ -23,12 +23,13 @@ import { openListeners, systemdFds, type ListenerSet, type ConnectionPolicy } fr
 import type { Config } from '../config/types.js';
 import type { Decider, Decision, ConnState } from '../engine/types.js';
 import type { PolicyRequest } from '../protocol/request.js';
+import { actionText, type PolicyAction } from '../protocol/action.js';
 import type { Logger } from '../log/logger.js';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 
 export interface DaemonHooks {
-  /** called after the decision log line (metrics) */
-  onDecision?(req: PolicyRequest, d: Decision, actionLine: string, micros: number): void;
+  /** called after the decision log line (metrics); `sent` is the action Postfix got */
+  onDecision?(req: PolicyRequest, d: Decision, sent: PolicyAction, micros: number): void;
   onProtocolError?(code: ErrorCode): void;
   onConnection?(delta: 1 | -1): void;
 }
@@ -61,10 +62,9 @@ export interface Daemon {
   readonly done: Promise<void>;
 }
 
-function verbOf(line: string): string {
-  // "action=REJECT text\n\n" -> "REJECT"; "action=550 5.7.1 ..." -> "550"
-  const sp = line.indexOf(' ', 7);
-  return line.slice(7, sp === -1 ? line.length - 2 : sp);
+/** The counter key of an answer: its verb, a REPLY as its 3-digit code ("550"). */
+function counterKey(a: PolicyAction): string {
+  return a.verb === 'REPLY' && a.code !== undefined ? a.code.slice(0, 3) : a.verb;
 }
 
 /**
@@ -96,9 +96,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     },
     allowOk: cfg.allow.action === 'ok',
     log: lg,
-    onDecision(req: PolicyRequest, d: Decision, line: string, micros: number, conn: ConnState) {
+    onDecision(req: PolicyRequest, d: Decision, sent: PolicyAction, line: string, micros: number, conn: ConnState) {
       counters.requests++;
-      const verb = verbOf(line);
+      const verb = counterKey(sent);
       counters.actions[verb] = (counters.actions[verb] ?? 0) + 1;
       if (lg.isLevelEnabled('info')) {
         lg.info(
@@ -114,7 +114,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             fired: d.fired.length > 0 ? d.fired : undefined,
             found: notPassed(d),
             note: d.note,
-            would: d.wouldBe === undefined ? undefined : d.wouldBe.verb + (d.wouldBe.code ? ` ${d.wouldBe.code}` : '') + (d.wouldBe.text ? ` ${d.wouldBe.text}` : ''),
+            would: d.wouldBe === undefined ? undefined : actionText(d.wouldBe, { allowOk: true }),
             score: d.score,
             us: Math.round(micros),
           },
@@ -124,7 +124,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           lg.debug({ instance: req.instance, peer: conn.peer, checks: d.summary, why: d.findings.map((f) => `${f.check}=${f.result}: ${f.reason}`) }, 'decision checks');
         }
       }
-      hooks.onDecision?.(req, d, line, micros);
+      hooks.onDecision?.(req, d, sent, micros);
     },
     onOpen() {
       counters.connections++;

@@ -1,7 +1,8 @@
 /**
  * session — one policy connection, independent of the transport.
  *
- * The transport adapter (listeners.ts for TCP/UNIX/systemd, stdio.ts) feeds
+ * The transport adapter (listeners.ts for TCP/UNIX/systemd, startStdio() in
+ * daemon.ts for Postfix spawn) feeds
  * bytes in with `receive` and gives the session a Sink to write answers to and
  * to close. The session parses requests (protocol/parser.ts), asks the current
  * Decider for each one strictly in arrival order (Postfix sends one request
@@ -53,8 +54,12 @@ export interface ServerContext {
   parserLimits: ParserLimits;
   allowOk: boolean;
   log: Logger;
-  /** one call per answered request: the decision log line and metrics */
-  onDecision(req: PolicyRequest, decision: Decision, actionLine: string, micros: number, conn: ConnState): void;
+  /**
+   * One call per answered request: the decision log line and metrics. `sent`
+   * is the action Postfix got (the decision's, or DUNNO when the encoder
+   * refused it as unsafe); `actionLine` its encoded form.
+   */
+  onDecision(req: PolicyRequest, decision: Decision, sent: PolicyAction, actionLine: string, micros: number, conn: ConnState): void;
   onProtocolError(code: ErrorCode, peer: string): void;
   /** a connection was opened (counters) */
   onOpen?(): void;
@@ -197,13 +202,17 @@ export class Session {
   }
 
   private answer(ctx: ServerContext, req: PolicyRequest, d: Decision, t0: bigint): void {
+    let sent = d.action;
     const line = encodeAction(d.action, {
       allowOk: ctx.allowOk,
-      onUnsafe: (why) => ctx.log.error({ code: 'PI_PROTO_UNSAFE_ACTION', why }, 'unsafe action replaced by DUNNO'),
+      onUnsafe: (why) => {
+        sent = DUNNO;
+        ctx.log.error({ code: 'PI_PROTO_UNSAFE_ACTION', why }, 'unsafe action replaced by DUNNO');
+      },
     });
     this.sink.write(line);
     this.answered++;
     const micros = Number(process.hrtime.bigint() - t0) / 1000;
-    ctx.onDecision(req, d, line, micros, this.conn);
+    ctx.onDecision(req, d, sent, line, micros, this.conn);
   }
 }

@@ -19,7 +19,7 @@ import type { CheckContext } from '../types.js';
 import type { AddressAnswers } from './lookup.js';
 
 export function classify(ctx: CheckContext, ip: ParsedIp): IpClass {
-  return classifyIp(ip, ctx.config.identity.public_networks);
+  return classifyIp(ip, ctx.settings.identity.public_networks);
 }
 
 export interface AddressVerdict {

@@ -25,7 +25,7 @@ import type { DnsAnswer } from '../../dns/types.js';
 import type { ParsedIp } from '../../net/ip.js';
 import type { CheckContext, Finding } from '../types.js';
 import { answerHas } from './addresses.js';
-import { describeAnswer, few, finding, isFinding, trail } from './format.js';
+import { describeAnswer, few, finding, isFinding, trail, dnsTempfail } from './format.js';
 import { isLookupableName } from './hostname.js';
 import { lookupFamily, lookupPtr, memo } from './lookup.js';
 import { clientOrSkip } from './subject.js';
@@ -69,7 +69,7 @@ export async function confirmedOrFinding(ctx: CheckContext, check: string): Prom
   const f = await fcrdnsOrSkip(ctx, check);
   if (isFinding(f) || f.confirmed.length > 0) return f;
   return f.tempfail
-    ? finding(check, 'tempfail', `no confirmed PTR name, a lookup failed temporarily: ${f.trail}`)
+    ? dnsTempfail(check, `no confirmed PTR name, a lookup failed temporarily: ${f.trail}`, [f.ptr, ...f.forward.map((x) => x.answer)])
     : finding(check, 'skip', `no confirmed PTR name: ${f.trail}`);
 }
 
@@ -81,7 +81,7 @@ async function computeFcrdns(ctx: CheckContext, client: ParsedIp): Promise<Fcrdn
   }
   // At most MAX_RECORDS (32) PTR names reach here (the resolver counts the
   // rest in `omitted`); a Set keeps the de-duplication linear.
-  const max = ctx.config.dns.max_ptr_names;
+  const max = ctx.settings.dns.max_ptr_names;
   const names: string[] = [];
   const ignored: string[] = [];
   const seen = new Set<string>();

@@ -34,6 +34,26 @@ export function few(items: readonly string[], extra = 0, sep = ', ', max = MAX_S
   return more > 0 ? `${shown} (+${more} more)` : shown;
 }
 
+/**
+ * A tempfail finding caused by DNS, carrying the outcome as data (Finding.dns):
+ * DEADLINE when any of `answers` was cut short by the request deadline,
+ * else the first temporary failure's reason.
+ */
+export function dnsTempfail(
+  check: string, reason: string, answers: ReadonlyArray<Pick<DnsAnswer<unknown>, 'status' | 'reason'>>, vars?: Record<string, string>,
+): Finding {
+  let dns = 'TEMPFAIL';
+  for (const a of answers) {
+    if (a.status !== 'tempfail') continue;
+    if (a.reason === 'DEADLINE') {
+      dns = 'DEADLINE';
+      break;
+    }
+    if (dns === 'TEMPFAIL') dns = a.reason.split(' ')[0] || 'TEMPFAIL';
+  }
+  return { ...finding(check, 'tempfail', reason, vars), dns };
+}
+
 /** Tells a helper's value from the finding it returned instead (skip/tempfail). */
 export function isFinding(x: object): x is Finding {
   return 'check' in x && 'result' in x;

@@ -10,7 +10,7 @@
  * What can go wrong: nothing throws; an MX tempfail becomes a tempfail finding.
  */
 import type { CheckContext, Finding } from '../types.js';
-import { finding } from './format.js';
+import { finding, dnsTempfail } from './format.js';
 import { isLookupableName } from './hostname.js';
 import { getSenderMx, type SenderMx } from './sender-mx.js';
 
@@ -39,7 +39,7 @@ export async function senderMxOrFinding(ctx: CheckContext, check: string, needHo
   if (skip !== null) return finding(check, 'skip', skip);
   if (senderDomainMalformed(ctx)) return finding(check, 'skip', 'sender domain is not a valid domain name (sender_domain_unknown judges it)');
   const smx = await getSenderMx(ctx);
-  if (smx.mx.status === 'tempfail') return finding(check, 'tempfail', smx.trail);
+  if (smx.mx.status === 'tempfail') return dnsTempfail(check, smx.trail, [smx.mx]);
   if (needHosts && smx.nullMx) return finding(check, 'skip', `${smx.domain} has a null MX (sender_null_mx judges it): ${smx.trail}`);
   if (needHosts && smx.nxdomain) return finding(check, 'skip', `${smx.domain} does not exist (sender_domain_unknown judges it): ${smx.trail}`);
   return smx;

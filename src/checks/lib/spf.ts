@@ -35,7 +35,7 @@ import type { DnsAnswer } from '../../dns/types.js';
 import { errorCodeOf } from '../../dns/classify.js';
 import { parseIp } from '../../net/ip.js';
 import type { CheckContext, Finding } from '../types.js';
-import { few, finding } from './format.js';
+import { few, finding, dnsTempfail } from './format.js';
 import { lookupA, lookupAaaa, lookupMx, lookupPtr, lookupTxt, memo } from './lookup.js';
 import { fqdnHeloOrSkip } from './subject.js';
 
@@ -74,7 +74,7 @@ const MAX_TRAIL = 12;
 
 /** The receiver named in mailauth's comments (and the header): the first my_names entry, else the host name. */
 function receiverOf(ctx: CheckContext): string {
-  return ctx.config.header.authserv_id || ctx.config.identity.my_names[0] || hostname();
+  return ctx.settings.header.authserv_id || ctx.settings.identity.my_names[0] || hostname();
 }
 
 /** The address a reverse name stands for (mailauth asks PTR by name), or null. */
@@ -242,7 +242,7 @@ export async function spfFinding(ctx: CheckContext, check: string, identity: Spf
   const why = describeSpf(e);
   if (e.result === judged) return finding(check, 'fail', why, vars);
   if (e.result === 'temperror') {
-    return judged === 'fail' ? finding(check, 'tempfail', why, vars) : finding(check, 'skip', `temperror (the ${identity === 'helo' ? 'spf_helo' : 'spf_mail_from'} check reports it): ${why}`, vars);
+    return judged === 'fail' ? dnsTempfail(check, why, [{ status: 'tempfail', reason: 'TEMPERROR' }], vars) : finding(check, 'skip', `temperror (the ${identity === 'helo' ? 'spf_helo' : 'spf_mail_from'} check reports it): ${why}`, vars);
   }
   return finding(check, 'pass', why, vars);
 }
