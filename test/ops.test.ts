@@ -242,6 +242,46 @@ t.test('workers: 2 — one endpoint reports the whole daemon', async (t) => {
   t.equal(await d.stop(), 0, 'primary and workers stop cleanly');
 });
 
+t.test('workers: 2 — SIGHUP hands every worker the config the primary checked; a restarted worker gets it too, not the file', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const cfg = join(dir, 'p.yaml');
+  const base = `listen: [inet:127.0.0.1:0]\nworkers: 2\ndns:\n  servers: ["${dns.server}"]\n`;
+  writeFileSync(cfg, base);
+  const d = await DaemonProcess.start(['serve', '--config', cfg], { readyMsg: 'cluster primary started' });
+  t.teardown(() => d.stop());
+  t.equal(await d.waitForCount((l) => l.msg === 'started', 2, 15_000), 2, 'two workers started');
+  const port = d.policyPort();
+  /** one request on a new connection: the primary hands connections round-robin to the workers */
+  const askNew = async () => {
+    const c = await PolicyClient.connect({ port });
+    try {
+      return await c.ask(block(NO_HELO));
+    } finally {
+      c.close();
+    }
+  };
+  for (let i = 0; i < 4; i++) t.match(await askNew(), /^(REJECT|5\d\d) /, 'enforce: refused by every worker');
+
+  // dry run, checked by the primary and sent to both workers
+  writeFileSync(cfg, `${base}mode: warn\n`);
+  d.signal('SIGHUP');
+  t.equal(await d.waitForCount((l) => l.msg === 'reloaded', 2, 15_000), 2, 'both workers reloaded');
+  for (let i = 0; i < 4; i++) t.match(await askNew(), /^WARN dry-run: /, 'every worker answers the dry run');
+
+  // The file changes again, without SIGHUP; a worker dies and is restarted:
+  // it runs the config the primary checked (dry run), not the file as it is now.
+  writeFileSync(cfg, base);
+  const pids = [...new Set(d.lines.filter((l) => l.msg === 'listening').map((l) => Number(l.pid)))];
+  t.equal(pids.length, 2, 'two worker pids');
+  process.kill(pids[0]!, 'SIGKILL');
+  t.ok(await d.waitFor((l) => l.msg === 'worker died; restarting', 15_000), 'the primary restarts the worker');
+  t.equal(await d.waitForCount((l) => l.msg === 'started', 3, 15_000), 3, 'the new worker started');
+  for (let i = 0; i < 6; i++) t.match(await askNew(), /^WARN dry-run: /, 'old and restarted worker: still the checked dry-run config');
+  t.equal(await d.stop(), 0, 'clean stop');
+});
+
 t.test('SIGHUP: a valid new config takes effect on an open connection; an invalid one is refused like check-config', async (t) => {
   const dns = await dnsServer();
   t.teardown(() => dns.stop());

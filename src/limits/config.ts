@@ -222,8 +222,8 @@ const ruleSpec: Spec<LimitRuleConfig> = {
   fields: ruleFields.fields,
   show(r) {
     const shown = showValue(ruleFields, r) as Record<string, unknown>;
-    // a distinct rule counts distinct values: `counts` would be refused
-    if (r.distinct !== null) delete shown.counts;
+    // a distinct rule counts distinct values: `unit` would be refused
+    if (r.distinct !== null) delete shown.unit;
     return shown;
   },
 };

@@ -28,8 +28,8 @@
  * the request is complete (invalid sequences become U+FFFD), and only then, so
  * the ASCII-only common case costs nothing.
  *
- * What can go wrong: never throws; every malformed input is one of the
- * PI_PROTO_* codes returned by `feed`, after which the parser takes no more input.
+ * What can go wrong: never throws; every malformed input gets its protocol
+ * error code from `feed`, after which the parser takes no more input.
  */
 import type { Attrs } from './request.js';
 import type { ErrorCode } from '../errors.js';

@@ -107,7 +107,7 @@ LOCAL_CLIENTS="203.0.113.10 203.0.113.20"
 DAEMONS=(main warn actions slow spf)
 declare -A VIA_PORT=([tcp]=2525 [unix]=2526 [spawn]=2527 [warn]=2528 [actions]=2529
   [down]=2530 [down-dunno]=2531 [slow]=2532 [slow-dunno]=2533 [stages]=2534 [stages-actions]=2535
-  [spf]=2536)
+  [spf]=2536 [eom]=2537)
 DAEMON_LOGS=("$RUN/daemon-main.log" "$RUN/daemon-warn.log" "$RUN/daemon-actions.log"
   "$RUN/daemon-slow.log" "$RUN/daemon-spf.log" "$RUN/tmp/daemon-spawn.log")
 
