@@ -103,3 +103,24 @@ t.test('man pages: built, rendered by man(1) without warnings, complete', async 
   t.same(missing, [], 'every key of the schema has its entry in policyd-identity.yaml(5)');
   for (const c of CHECKS) t.match(m5.text, new RegExp(`• ${c.id}:\\s+\\S`), `check ${c.id} with its description`);
 });
+
+t.test("README's test command is what .ci/run runs, in a fresh clone", async (t) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const firstBlock = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  t.match(firstBlock, /^bash test\/run-all\.sh\b/m, "README's first lines give the test command");
+  const ci = readFileSync(join(ROOT, '.ci', 'run'), 'utf8');
+  t.match(ci, /^bash test\/run-all\.sh <\/dev\/null$/m, '.ci/run runs exactly it');
+  t.match(ci, /git clone -q --no-hardlinks "\$src" "\$work\/policyd-identity"/, '.ci/run clones the committed HEAD into an empty temporary directory');
+  t.ok(existsSync(join(ROOT, 'test', 'run-all.sh')), 'test/run-all.sh exists');
+  const sh = spawnSync('bash', ['-n', join(ROOT, 'test', 'run-all.sh')], { encoding: 'utf8', timeout: 10_000 });
+  t.equal(sh.status, 0, `run-all.sh parses\n${sh.stderr}`);
+});
+
+t.test('tap-summary prints the plain closing line and passes tap output through', async (t) => {
+  const run = (input: string) => spawnSync(process.execPath, [join(ROOT, 'test', 'tools', 'tap-summary.mjs')], { input, encoding: 'utf8', timeout: 10_000 });
+  const ok = run('ok 1 - a\nnot ok 2 - b\n# { total: 12, pass: 9, fail: 2, skip: 1 }\n');
+  t.equal(ok.stdout.split('\n').slice(-2)[0], '9 passed, 2 failed, 1 skipped');
+  t.match(ok.stdout, /^not ok 2 - b$/m, 'tap output passed through');
+  const none = run('something broke before tap ran\n');
+  t.equal(none.stdout.split('\n').slice(-2)[0], '0 passed, 1 failed (no tap summary line: the build or the runner failed)');
+});

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -254,6 +254,18 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}, stdio: Array<'pipe'
   return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio });
 }
 
+/** the child's exit code, waiting at most ms; then SIGKILL (the code is then null, which fails the test) */
+function exitWithin(child: ChildProcess, ms = 20_000): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
 function waitForLine(stream: NodeJS.ReadableStream, re: RegExp, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -274,12 +286,14 @@ t.test('stdio mode (Postfix spawn): protocol on stdin/stdout, no log byte on std
   const logFile = join(dir, 'log.json');
   const cfg = join(dir, 'c.yaml');
   writeFileSync(cfg, `log: { destination: ${logFile} }\n`);
+  const input = fixture('rcpt.txt') + fixture('data.txt'); // before the child: a missing fixture throws with no child to wait for
   const child = runCli(['serve', '--stdio', '--config', cfg]);
+  t.teardown(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
-  child.stdin!.write(fixture('rcpt.txt') + fixture('data.txt'));
+  child.stdin!.write(input);
   child.stdin!.end();
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const code = await exitWithin(child);
   t.equal(code, 0);
   t.equal(out, 'action=DUNNO\n\naction=DUNNO\n\n', 'stdout carries only the protocol');
 });
@@ -306,7 +320,7 @@ t.test('systemd socket activation: LISTEN_FDS/LISTEN_PID, fds from 3', async (t)
   t.equal(await c.ask(fixture('rcpt.txt')), 'DUNNO');
   c.close();
   child.kill('SIGTERM');
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const code = await exitWithin(child);
   t.equal(code, 0, 'SIGTERM: exit 0');
 });
 
@@ -319,7 +333,7 @@ t.test('serve from the CLI: SIGTERM drains and exits 0 with the last log lines f
   const c = await PolicyClient.connect({ port });
   t.equal(await c.ask(fixture('rcpt.txt')), 'DUNNO');
   child.kill('SIGTERM');
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const code = await exitWithin(child);
   t.equal(code, 0);
   t.match(out, /"msg":"stopped"/, 'last line flushed');
   c.close();
@@ -333,7 +347,7 @@ t.test('serve refuses a listen address it cannot bind, exit 1 with a coded messa
   const child = runCli(['serve', '--listen', `inet:127.0.0.1:${port}`]);
   let err = '';
   child.stderr!.on('data', (d) => (err += String(d)));
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const code = await exitWithin(child);
   t.equal(code, 1);
   t.match(err, /PI_SERVER_LISTEN_FAILED/);
 });

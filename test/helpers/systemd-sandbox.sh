@@ -48,12 +48,14 @@ inner() {
   mkdir -p /run/systemd/system /run/pi
   for f in "$work"/units/*; do
     case "$f" in
-      *.yaml) cp "$f" /run/pi/ ;;
+      *.yaml|*-password) cp "$f" /run/pi/ ;;
       *) cp "$f" /run/systemd/system/ ;;
     esac
   done
   chmod 0755 /run/pi
   chmod 0644 /run/pi/* 2>/dev/null || true
+  # secrets (for LoadCredential=) stay root-only, as the docs tell admins
+  chmod 0600 /run/pi/*-password 2>/dev/null || true
   # the checkout under test, read-only at /run/pi-app (it may live under /tmp,
   # which is covered next, or under /home, which the unit hides)
   if [ -f "$work/app-root" ]; then
