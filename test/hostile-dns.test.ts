@@ -323,3 +323,22 @@ t.test('domain lists (allow.sender_domains, allow.helo, overrides) match in line
   t.ok(h.has(`${'b.'.repeat(2720)}example.org`));
   t.notOk(h.has(`${'b.'.repeat(2720)}example.net`));
 });
+
+t.test('a reply that arrived during a stall wins over the expired hard timer', async (t) => {
+  // The fake's reply is released by a timer that expires in the same turn as the
+  // resolver's hard timer (registered just after it): libuv runs both before it
+  // would read a socket. The TIMEOUT verdict waits for the next turn, so the reply wins.
+  let release!: () => void;
+  const fake = {
+    resolve4: () => new Promise((res) => { release = () => res([{ address: '203.0.113.5', ttl: 300 }]); }),
+    cancel() {},
+    getServers: () => [],
+  };
+  const r = new CachingResolver(dnsCfg('127.0.0.1:9', { timeout: 30, tries: 1 }), { resolver: fake as never });
+  t.teardown(() => r.close());
+  const p = r.a('stall.example');
+  setTimeout(() => release(), 30);
+  const a = await p;
+  t.equal(a.status, 'ok', `answered ${a.reason}, not TIMEOUT`);
+  t.equal(r.stats.timeouts, 0);
+});

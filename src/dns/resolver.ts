@@ -655,10 +655,22 @@ export class CachingResolver implements DnsLookup {
   }
 }
 
-/** setTimeout callback with arguments instead of a closure: no function allocated per query. */
+/**
+ * setTimeout callback with arguments instead of a closure: no function allocated per query.
+ * The TIMEOUT verdict waits one event-loop turn (setImmediate runs after the
+ * poll phase): libuv runs expired timers BEFORE it reads sockets, so after a
+ * stall (GC, a starved process) a reply already sitting in c-ares's socket
+ * would otherwise lose to the timer and a good client be deferred (issue 11:
+ * the DEFER_IF_PERMITs of the cold load were PTR TIMEOUTs against a server
+ * that answers within 300 ms).
+ */
 function onHardTimeout(r: CachingResolver, q: Query): void {
   q.timer = undefined;
-  r.settle(q, TIMEOUT, r.tempfailTtlMs);
+  setImmediate(settleTimeout, r, q);
+}
+
+function settleTimeout(r: CachingResolver, q: Query): void {
+  r.settle(q, TIMEOUT, r.tempfailTtlMs); // a no-op when the reply was read in the poll phase in between
 }
 
 function sweepCache(cache: TtlLru<Promise<AnyAnswer>>): void {
