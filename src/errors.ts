@@ -34,7 +34,7 @@ export const ErrorCodes = {
   // --- server ----------------------------------------------------------------
   PI_SERVER_PEER_DENIED: { text: 'a TCP peer outside server.peers connected', level: 'warn', effect: 'the connection is closed at once' },
   PI_SERVER_TOO_MANY_CONNECTIONS: { text: 'server.max_connections reached', level: 'warn', effect: 'the new connection is closed at once (Postfix retries)' },
-  PI_SERVER_IDLE_EVICTED: { text: 'server.max_connections reached: the connection idle longest was closed to admit a new one', level: 'info', effect: 'that idle connection is closed (Postfix reconnects on its next request)' },
+  PI_SERVER_IDLE_EVICTED: { text: 'server.max_connections reached: the connection idle longest was closed to admit a new one', level: 'warn', effect: 'that idle connection is closed (Postfix reconnects on its next request)' },
   PI_SERVER_IDLE_TIMEOUT: { text: 'a connection was idle longer than server.idle_timeout', level: 'info', effect: 'the connection is closed' },
   PI_SERVER_LISTEN_FAILED: { text: 'a listener could not be opened (address in use, permission, bad path)', level: 'fatal', effect: 'the daemon exits non-zero at start; a reload keeps the old listeners' },
   PI_SERVER_SOCKET_ERROR: { text: 'a socket error on one connection (reset, broken pipe)', level: 'info', effect: 'that connection is closed; others are unaffected' },

@@ -91,7 +91,7 @@ export function attachSocket(
       sock.destroy();
       return;
     }
-    log().info({ code: 'PI_SERVER_IDLE_EVICTED', peer: victim.session.conn.peer, idle_ms: Date.now() - victim.lastActive }, 'connection cap reached: closing the connection idle longest');
+    log().warn({ code: 'PI_SERVER_IDLE_EVICTED', peer: victim.session.conn.peer, idle_ms: Date.now() - victim.lastActive }, 'connection cap reached: closing the connection idle longest');
     sessions.delete(victim);
     victim.socket.destroy();
   }
