@@ -266,6 +266,13 @@ t.test('SIGUSR2 on a log file that cannot be reopened: PI_LOG_REOPEN_FAILED, log
   t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'STILL.1' })), 'DUNNO', 'the daemon keeps answering');
   const still = await fileLines(`${logFile}.1`, (l) => l.includes('STILL.1'));
   t.ok(still.some((l) => l.includes('STILL.1')), 'and logging into the file it had open');
+  // the path is fixed: the next SIGUSR2 reopens it (a failed reopen left nothing behind)
+  rmSync(logFile, { recursive: true });
+  p.signal('SIGUSR2');
+  const fresh = await fileLines(logFile, (l) => l.includes('"msg":"log reopened"'));
+  t.ok(fresh.some((l) => l.includes('"msg":"log reopened"')), 'a later SIGUSR2 opens the fixed path');
+  t.equal(await c.ask(rcpt({ ...ACCEPTED, instance: 'FIXED.1' })), 'DUNNO', 'and the daemon still answers');
+  t.ok((await fileLines(logFile, (l) => l.includes('FIXED.1'))).some((l) => l.includes('FIXED.1')), 'into the new file');
   await p.stop();
 });
 

@@ -149,12 +149,17 @@ export function createLogger(opts: LoggerOptions): Logger {
 export function reopenLog(log: Logger): Error | null {
   const d = destinations.get(log);
   if (d?.reopen === undefined) return null;
+  // Try the path first: sonic-boom's reopen does not survive a failed open (it
+  // emits an 'error' that ends the process, and leaves a stale close of the old
+  // fd that fails on the next reopen). Only a path that opens is handed to it.
+  const file = (d as { file?: unknown }).file;
   try {
-    d.reopen();
-    return null;
+    if (typeof file === 'string') closeSync(openSync(file, 'a'));
   } catch (e) {
     return e as Error;
   }
+  d.reopen();
+  return null;
 }
 
 /** Flush the async destination, then call cb (bounded: cb runs within timeoutMs anyway). */
