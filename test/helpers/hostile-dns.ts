@@ -24,6 +24,10 @@
  *                     any other name under honest.example: A 203.0.113.5 and
  *                     MX 10 mail.honest.example (new honest names per request)
  * Everything else: NXDOMAIN.
+ * `custom(name, type)` (the fuzz's) is asked first for every query and may
+ * return any answer (rcode, A/AAAA/MX/PTR records, a delay); undefined falls
+ * back to the zones above. Over TCP an answer is cut to what one 64 KB DNS
+ * message holds.
  *
  * Why its own server (not dns-server.ts): the floods need DNS name
  * compression to fit in one 64 KB TCP message (4,000 A records are 64,035
