@@ -16,6 +16,11 @@
  *
  * Exit codes: 0 a reply came (whatever it says), 1 no reply (refused,
  * timeout, closed, malformed: PI_CLIENT_FAILED), 64 usage, 78 config error.
+ *
+ * What can go wrong: a daemon that does not answer within --timeout, closes
+ * the connection or answers without `action=` is reported as PI_CLIENT_FAILED
+ * (exit 1); the request is sent as given, so a RCPT or END-OF-MESSAGE uses up
+ * rate-limit quota like real mail.
  */
 import net from 'node:net';
 import { parse, COMMON_OPTIONS } from './args.js';
