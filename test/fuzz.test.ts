@@ -84,6 +84,7 @@ function runParser(chunks: readonly string[], limits: ParserLimits, busy?: (i: n
   // request is "being decided" is only held (max 0); otherwise at most one request comes
   // out per call and the held rest is parsed one request at a time after it
   const pending: Attrs[] = [];
+  let heldIn = 0;
   const drain = (): boolean => {
     while (pending.length > 0) {
       requests.push(pending.shift()!);
@@ -107,8 +108,11 @@ function runParser(chunks: readonly string[], limits: ParserLimits, busy?: (i: n
           error = true;
           break;
         }
-        if (p.held > 2 * c.length + limits.maxRequestSize + limits.maxLineLength + 2) {
-          return { requests, error, threw: `held ${p.held} bytes after a chunk of ${c.length}`, maxBuffered };
+        // held: what arrived while "busy" (a real transport stops reading then; the
+        // Session cuts at MAX_HELD_BYTES) plus at most one request's worth before it
+        heldIn = hold ? heldIn + c.length : 0;
+        if (p.held > heldIn + c.length + limits.maxRequestSize + limits.maxLineLength + 2) {
+          return { requests, error, threw: `held ${p.held} bytes after ${heldIn} bytes arrived while busy`, maxBuffered };
         }
       }
       // white box: the parser's pending-bytes buffer, bounded by the limits (held bytes aside)
