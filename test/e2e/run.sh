@@ -317,6 +317,10 @@ reply_ok() {
 snapshot_offsets() {
   local f
   MLOG_OFF=$(stat -c %s "$RUN/maillog" 2> /dev/null || echo 0)
+  # the daemons write their info lines in batches (once a second): a line of
+  # the previous case can land after this offset, so lines stamped before the
+  # case began are left out of its log (collect_logs)
+  CASE_T0=$(date +%s%3N)
   DLOG_OFF=()
   for f in "${DAEMON_LOGS[@]}"; do DLOG_OFF+=("$(stat -c %s "$f" 2> /dev/null || echo 0)"); done
 }
@@ -325,7 +329,9 @@ collect_logs() { # collect_logs ID
   tail -c +"$((MLOG_OFF + 1))" "$RUN/maillog" > "$RUN/cases/$1.maillog" 2> /dev/null
   : > "$RUN/cases/$1.dlog"
   for i in "${!DAEMON_LOGS[@]}"; do
-    [ -f "${DAEMON_LOGS[$i]}" ] && tail -c +"$((DLOG_OFF[i] + 1))" "${DAEMON_LOGS[$i]}" >> "$RUN/cases/$1.dlog"
+    [ -f "${DAEMON_LOGS[$i]}" ] && tail -c +"$((DLOG_OFF[i] + 1))" "${DAEMON_LOGS[$i]}" \
+      | awk -v t0="$CASE_T0" 'match($0, /"time":[0-9]+/) { if (substr($0, RSTART + 7, RLENGTH - 7) + 0 < t0 + 0) next } { print }' \
+      >> "$RUN/cases/$1.dlog"
   done
 }
 
