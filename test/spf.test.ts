@@ -27,7 +27,9 @@ import { createEngine } from '../src/engine/engine.js';
 import type { CheckContext, CheckDef, Finding } from '../src/checks/types.js';
 import { actionText } from '../src/protocol/action.js';
 import { toPolicyRequest } from '../src/protocol/request.js';
-import { addressOfReverseName } from '../src/checks/lib/spf.js';
+import { addressOfReverseName, describeSpf, isSkip, spfOf } from '../src/checks/lib/spf.js';
+import { promises as dnsPromises } from 'node:dns';
+import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import { startDnsServer, type Zone } from './helpers/dns-server.js';
 
 const IN = '192.0.2.10'; // listed by the lab records
@@ -232,6 +234,43 @@ t.test('every SPF result class, mapped to the checks (RFC 7208 §2.6, §8)', asy
     t.equal(spfResult(r), want, `${sender} from ${client}: ${want} (${r.f.spf_mail_from!.reason})`);
     for (const [id, res] of Object.entries(results)) t.equal(r.f[id]!.result, res, `${sender}: ${id}=${res}`);
   }
+});
+
+t.test('no SPF record: "none" without starting mailauth, word for word what mailauth says (lib/spf.ts noSpfRecord)', async (t) => {
+  // mailauth itself, on node:dns pointed at the same loopback server
+  const direct = new dnsPromises.Resolver({ timeout: 300, tries: 1 });
+  direct.setServers([server.server]);
+  const cases: Array<[string, string, string]> = [
+    ['TXT records, none of them SPF ("v=spf10" is not "v=spf1")', 'a@none.example', 'mail.helo.example'],
+    ['NODATA', 'a@bare.example', 'mail.helo.example'],
+    ['NXDOMAIN', 'a@nx.example', 'mail.helo.example'],
+    ['HELO identity of a name without TXT (null sender)', '', 'bare.example'],
+  ];
+  for (const [what, sender, helo] of cases) {
+    const r = await run({ sender, client_address: OUT, helo_name: helo });
+    const ours = await spfOf(r.ctx, 'mailfrom');
+    if (isSkip(ours)) {
+      t.fail(`${what}: skipped (${ours.skip})`);
+      continue;
+    }
+    const theirs = await mailauthSpf({
+      sender, ip: OUT, helo, mta: 'mx.ours.example', strict: true, maxResolveCount: 10, maxVoidCount: 2,
+      resolver: ((name: string, type: string) => direct.resolve(name, type)) as never,
+    });
+    const lookups = (theirs as { lookups?: { count?: number; void?: number } }).lookups;
+    t.same(
+      { result: ours.result, text: ours.text, domain: ours.domain, sender: ours.sender, record: ours.record, lookups: ours.lookups, voids: ours.voids },
+      {
+        result: theirs.status.result, text: String(theirs.status.comment).replace(/^mx\.ours\.example: /, ''), domain: theirs.domain,
+        sender: theirs['envelope-from'], record: theirs.rr ?? null, lookups: lookups?.count, voids: lookups?.void,
+      },
+      `${what}: ${describeSpf(ours)}`,
+    );
+    t.match(ours.trail, /^TXT \S+ -> /, `${what}: the TXT answer is in the trail`);
+  }
+  // a TXT answer that mentions v=spf1 anywhere is mailauth's to judge
+  const r = await run({ sender: 'a@multi.example', client_address: IN });
+  t.equal(spfResult(r), 'permerror', 'two SPF records: mailauth ran (permerror, §4.5)');
 });
 
 t.test('mechanisms: include, redirect, mx, a (with CIDR), ptr, exists, ip6', async (t) => {

@@ -5,15 +5,18 @@
  * client address, but MUST NOT refuse a message on that basis alone; hence
  * the default action warn and a small score (rspamd HFILTER_HELO_IP_A 1.0),
  * to add up with other weak signals.
- * Compared canonically (IPv4-mapped aware). No match and a temporary failure
- * on A or AAAA: tempfail (the failed type might have held the address).
+ * Compared canonically (IPv4-mapped aware). The client's family first, the
+ * other only when the first does not list the client (lib/lookup.ts
+ * lookupAddresses). No match and a temporary failure on A or AAAA: tempfail
+ * (the failed type might have held the address).
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips literals
  * (helo_address_literal), bare IPs, invalid and non-FQDN names.
  */
+import type { DnsAnswer } from '../dns/types.js';
 import type { CheckDef } from './types.js';
 import { answerHas } from './lib/addresses.js';
-import { describeAnswer, finding, isFinding, trail, dnsTempfail } from './lib/format.js';
+import { describeAddresses, finding, isFinding, dnsTempfail } from './lib/format.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { clientOrSkip, fqdnHeloOrSkip } from './lib/subject.js';
 
@@ -29,11 +32,13 @@ export const heloMismatch: CheckDef = {
     if (typeof name !== 'string') return name;
     const client = clientOrSkip(ctx, ID);
     if (isFinding(client)) return client;
-    const { a, aaaa } = await lookupAddresses(ctx, name);
-    const seen = trail([describeAnswer('A', name, a), describeAnswer('AAAA', name, aaaa)]);
-    const has = (x: typeof a) => x.status === 'ok' && answerHas(x.records, client);
+    const has = (x: DnsAnswer<string> | null) => x !== null && x.status === 'ok' && answerHas(x.records, client);
+    const answers = await lookupAddresses(ctx, name, has);
+    const { a, aaaa } = answers;
+    const seen = describeAddresses(name, answers);
     if (has(a) || has(aaaa)) return finding(ID, 'pass', `HELO ${name} resolves to the client ${client.text}: ${seen}`);
-    if (a.status === 'tempfail' || aaaa.status === 'tempfail') return dnsTempfail(ID, `HELO ${name}: no match with ${client.text} and a lookup failed temporarily: ${seen}`, [a, aaaa]);
+    // no match: both families were asked
+    if (a?.status === 'tempfail' || aaaa?.status === 'tempfail') return dnsTempfail(ID, `HELO ${name}: no match with ${client.text} and a lookup failed temporarily: ${seen}`, [a!, aaaa!]);
     return finding(ID, 'fail', `HELO ${name} does not resolve to the client ${client.text}: ${seen}`);
   },
 };

@@ -8,7 +8,8 @@
  *     *.lan, *.home.arpa, *.internal, *.invalid, *.alt, *.onion;
  *     lib/special-names.ts): fail without a DNS query;
  *   - other fully-qualified names: A and AAAA; fail when addresses exist and
- *     all are internal. One global address passes. No address at all passes
+ *     all are internal. One global address passes (so the other family is
+ *     asked only when the client's family shows none: lib/lookup.ts). No address at all passes
  *     (helo_unknown judges that). No global address and a temporary DNS
  *     failure on A or AAAA: tempfail (the failed type might hold a global one).
  * identity.public_networks counts as global (lab override).
@@ -16,8 +17,8 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail.
  */
 import type { CheckDef } from './types.js';
-import { classify, judgeAddresses } from './lib/addresses.js';
-import { describeAnswer, few, finding, trail, dnsTempfail } from './lib/format.js';
+import { classify, hasGlobalAddress, judgeAddresses } from './lib/addresses.js';
+import { describeAddresses, few, finding, dnsTempfail } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';
 import { lookupAddresses } from './lib/lookup.js';
 import { specialUseName } from './lib/special-names.js';
@@ -41,11 +42,11 @@ export const heloPrivate: CheckDef = {
     const special = specialUseName(h.name);
     if (special !== null) return finding(ID, 'fail', `HELO ${h.name} is a special-use local name (.${special.suffix}, ${special.source})`);
     if (h.notFqdn !== '') return finding(ID, 'skip', `HELO ${h.name} is not fully qualified (helo_not_fqdn judges it); not looked up`);
-    const answers = await lookupAddresses(ctx, h.name);
-    const seen = trail([describeAnswer('A', h.name, answers.a), describeAnswer('AAAA', h.name, answers.aaaa)]);
+    const answers = await lookupAddresses(ctx, h.name, hasGlobalAddress(ctx));
+    const seen = describeAddresses(h.name, answers);
     const v = judgeAddresses(ctx, answers);
     if (v.global.length > 0) return finding(ID, 'pass', `HELO ${h.name} has a global address: ${seen}`);
-    if (v.tempfail) return dnsTempfail(ID, `HELO ${h.name}: no global address seen and a lookup failed temporarily: ${seen}`, [answers.a, answers.aaaa]);
+    if (v.tempfail) return dnsTempfail(ID, `HELO ${h.name}: no global address seen and a lookup failed temporarily: ${seen}`, [answers.a!, answers.aaaa!]); // no global address: both asked
     if (v.internal.length > 0) return finding(ID, 'fail', `HELO ${h.name} resolves only to internal addresses: ${few(v.internal, v.omitted, '; ', 3)} (${seen})`);
     return finding(ID, 'pass', `HELO ${h.name} has no addresses (helo_unknown judges that): ${seen}`);
   },

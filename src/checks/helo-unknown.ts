@@ -6,15 +6,16 @@
  * MTA names to have nullMX records"). Any temporary failure beats "not found"
  * (Postfix dns_lookup: only when every type is authoritatively absent is the
  * host unknown), so then the result is tempfail.
- * A and AAAA are asked together (shared with helo_private/helo_mismatch);
+ * The client's family first, the other only when the first has no records
+ * (lib/lookup.ts lookupAddresses; shared with helo_private/helo_mismatch);
  * MX only when neither has records.
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips literals,
  * bare IPs, invalid and non-FQDN names (other checks judge those).
  */
 import type { CheckDef } from './types.js';
-import { describeAnswer, describeMx, finding, trail } from './lib/format.js';
-import { lookupAddresses, lookupMx } from './lib/lookup.js';
+import { describeAddresses, describeMx, finding, trail } from './lib/format.js';
+import { hasRecords, lookupAddresses, lookupMx } from './lib/lookup.js';
 import { fqdnHeloOrSkip } from './lib/subject.js';
 
 const ID = 'helo_unknown';
@@ -27,13 +28,15 @@ export const heloUnknown: CheckDef = {
   async run(ctx) {
     const name = fqdnHeloOrSkip(ctx, ID);
     if (typeof name !== 'string') return name;
-    const { a, aaaa } = await lookupAddresses(ctx, name);
-    const seen = [describeAnswer('A', name, a), describeAnswer('AAAA', name, aaaa)];
-    if (a.status === 'ok' || aaaa.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists: ${trail(seen)}`);
+    const answers = await lookupAddresses(ctx, name, hasRecords);
+    const { a, aaaa } = answers;
+    const seen = [describeAddresses(name, answers)];
+    if (a?.status === 'ok' || aaaa?.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists: ${trail(seen)}`);
     const mx = await lookupMx(ctx, name);
     seen.push(describeMx(name, mx));
     if (mx.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists (MX only): ${trail(seen)}`);
-    if ([a, aaaa, mx].some((x) => x.status === 'tempfail')) return finding(ID, 'tempfail', `HELO ${name}: lookup failed temporarily: ${trail(seen)}`);
+    // both families were asked here (neither had records)
+    if ([a, aaaa, mx].some((x) => x?.status === 'tempfail')) return finding(ID, 'tempfail', `HELO ${name}: lookup failed temporarily: ${trail(seen)}`);
     return finding(ID, 'fail', `HELO ${name} has no A, AAAA or MX record: ${trail(seen)}`);
   },
 };

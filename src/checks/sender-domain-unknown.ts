@@ -21,8 +21,8 @@
  * sender and address-literal domains (lib/sender.ts).
  */
 import type { CheckDef } from './types.js';
-import { describeAnswer, finding, trail, dnsTempfail } from './lib/format.js';
-import { lookupAddresses } from './lib/lookup.js';
+import { describeAddresses, finding, trail, dnsTempfail } from './lib/format.js';
+import { hasRecords, lookupAddresses } from './lib/lookup.js';
 import { senderDomainMalformed, senderSkipReason } from './lib/sender.js';
 import { getSenderMx } from './lib/sender-mx.js';
 
@@ -41,10 +41,12 @@ export const senderDomainUnknown: CheckDef = {
     const smx = await getSenderMx(ctx);
     if (smx.mx.status === 'ok') return finding(ID, 'pass', `${d} has MX records: ${smx.trail}`);
     if (smx.nxdomain) return finding(ID, 'fail', `${d} does not exist: ${smx.trail}`);
-    const { a, aaaa } = await lookupAddresses(ctx, d);
-    const seen = trail([smx.trail, describeAnswer('A', d, a), describeAnswer('AAAA', d, aaaa)]);
-    if (a.status === 'ok' || aaaa.status === 'ok') return finding(ID, 'pass', `${d} has no MX but an address (implicit MX, RFC 5321 §5.1): ${seen}`);
-    if ([smx.mx, a, aaaa].some((x) => x.status === 'tempfail')) return dnsTempfail(ID, `${d}: lookup failed temporarily: ${seen}`, [smx.mx, a, aaaa]);
+    const answers = await lookupAddresses(ctx, d, hasRecords);
+    const { a, aaaa } = answers;
+    const seen = trail([smx.trail, describeAddresses(d, answers)]);
+    if (a?.status === 'ok' || aaaa?.status === 'ok') return finding(ID, 'pass', `${d} has no MX but an address (implicit MX, RFC 5321 §5.1): ${seen}`);
+    // neither had records: both families were asked
+    if ([smx.mx, a!, aaaa!].some((x) => x.status === 'tempfail')) return dnsTempfail(ID, `${d}: lookup failed temporarily: ${seen}`, [smx.mx, a!, aaaa!]);
     return finding(ID, 'fail', `${d} has no MX, A or AAAA record: ${seen}`);
   },
 };

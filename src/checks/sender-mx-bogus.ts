@@ -18,8 +18,8 @@
  * (sender_domain_unknown).
  */
 import type { CheckDef } from './types.js';
-import { describeAnswer, few, finding, isFinding, trail, dnsTempfail } from './lib/format.js';
-import { lookupAddresses } from './lib/lookup.js';
+import { describeAddresses, few, finding, isFinding, trail, dnsTempfail } from './lib/format.js';
+import { hasRecords, lookupAddresses } from './lib/lookup.js';
 import { senderMxOrFinding } from './lib/sender.js';
 import { describeHost, usableMx } from './lib/sender-mx.js';
 
@@ -34,9 +34,9 @@ export const senderMxBogus: CheckDef = {
     const smx = await senderMxOrFinding(ctx, ID, true);
     if (isFinding(smx)) return smx;
     if (smx.implicit) {
-      const { a, aaaa } = await lookupAddresses(ctx, smx.domain);
-      if (a.status === 'notfound' && aaaa.status === 'notfound') {
-        return finding(ID, 'skip', `${smx.domain} has no MX, A or AAAA (sender_domain_unknown judges it): ${trail([smx.trail, describeAnswer('A', smx.domain, a), describeAnswer('AAAA', smx.domain, aaaa)])}`);
+      const answers = await lookupAddresses(ctx, smx.domain, hasRecords);
+      if (answers.a?.status === 'notfound' && answers.aaaa?.status === 'notfound') {
+        return finding(ID, 'skip', `${smx.domain} has no MX, A or AAAA (sender_domain_unknown judges it): ${trail([smx.trail, describeAddresses(smx.domain, answers)])}`);
       }
     }
     const u = await usableMx(ctx, smx);
@@ -49,7 +49,7 @@ export const senderMxBogus: CheckDef = {
       smx.dropped > 0 && `${smx.dropped} more MX hosts not checked`,
     ]);
     if (u.usable !== null) return finding(ID, 'pass', `${kind} ${u.usable} has a global address: ${seen}`, { mx: u.usable });
-    if (u.tempfail) return dnsTempfail(ID, `no usable ${kind} host found and a lookup failed temporarily: ${few(u.problems, 0, '; ', 3)} (${seen})`, u.resolved.flatMap((h) => (h.answers === null ? [] : [h.answers.a, h.answers.aaaa])));
+    if (u.tempfail) return dnsTempfail(ID, `no usable ${kind} host found and a lookup failed temporarily: ${few(u.problems, 0, '; ', 3)} (${seen})`, u.resolved.flatMap((h) => (h.answers === null ? [] : [h.answers.a, h.answers.aaaa].filter((x) => x !== null))));
     return finding(ID, 'fail', `no usable ${kind} host: ${few(u.problems, 0, '; ', 3)} (${seen})`);
   },
 };

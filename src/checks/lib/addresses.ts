@@ -15,6 +15,7 @@
  */
 import { parseIp, type ParsedIp } from '../../net/ip.js';
 import { classifyIp, describeIpClass, type IpClass } from '../../net/special.js';
+import type { DnsAnswer } from '../../dns/types.js';
 import type { CheckContext } from '../types.js';
 import type { AddressAnswers } from './lookup.js';
 
@@ -37,7 +38,7 @@ export function judgeAddresses(ctx: CheckContext, answers: AddressAnswers): Addr
   const global: string[] = [];
   const internal: string[] = [];
   for (const ans of [answers.a, answers.aaaa]) {
-    if (ans.status !== 'ok') continue;
+    if (ans === null || ans.status !== 'ok') continue;
     for (const rec of ans.records) {
       const ip = parseIp(rec);
       if (ip === null) continue;
@@ -47,8 +48,23 @@ export function judgeAddresses(ctx: CheckContext, answers: AddressAnswers): Addr
     }
   }
   return {
-    global, internal, tempfail: answers.a.status === 'tempfail' || answers.aaaa.status === 'tempfail',
-    omitted: (answers.a.omitted ?? 0) + (answers.aaaa.omitted ?? 0),
+    global, internal, tempfail: answers.a?.status === 'tempfail' || answers.aaaa?.status === 'tempfail',
+    omitted: (answers.a?.omitted ?? 0) + (answers.aaaa?.omitted ?? 0),
+  };
+}
+
+/**
+ * lookupAddresses()'s `settles` for "has the name a global address": an answer
+ * with one settles it (the other family could only add more global ones).
+ */
+export function hasGlobalAddress(ctx: CheckContext): (first: DnsAnswer<string>) => boolean {
+  return (first) => {
+    if (first.status !== 'ok') return false;
+    for (const rec of first.records) {
+      const ip = parseIp(rec);
+      if (ip !== null && classify(ctx, ip).global) return true;
+    }
+    return false;
   };
 }
 

@@ -69,6 +69,15 @@ export function describeAnswer<T>(type: string, name: string, a: DnsAnswer<T>, s
   return `${type} ${name} -> ${a.reason} (temporary failure)`;
 }
 
+/**
+ * The A and AAAA answers of a name, as asked: a family lookupAddresses() did
+ * not ask (the other one settled the question) is left out of the trail.
+ */
+export function describeAddresses(name: string, x: { readonly a: DnsAnswer<string> | null; readonly aaaa: DnsAnswer<string> | null }): string {
+  if (x.a === null) return x.aaaa === null ? '' : describeAnswer('AAAA', name, x.aaaa);
+  return x.aaaa === null ? describeAnswer('A', name, x.a) : `${describeAnswer('A', name, x.a)}; ${describeAnswer('AAAA', name, x.aaaa)}`;
+}
+
 export function showMx(r: MxRecord): string {
   return `${r.priority} ${r.exchange === '' ? '.' : r.exchange}`;
 }

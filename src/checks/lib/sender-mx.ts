@@ -10,16 +10,18 @@
  * MAX_MX_HOSTS, so a domain with 50 MX records cannot cost 100 queries.
  *
  * usableMx() answers "does some MX host have a globally reachable address?"
- * with as few queries as possible: the most preferred host first (A+AAAA),
- * the remaining hosts in parallel only when it is not usable.
+ * with as few queries as possible: the most preferred host first (the
+ * client's family, the other only when that shows no global address:
+ * lookup.ts lookupAddresses), the remaining hosts in parallel only when it
+ * is not usable.
  *
  * What can go wrong: nothing throws; DNS failures come back as tempfail
  * answers and the callers turn them into tempfail findings.
  */
 import type { DnsAnswer, MxRecord } from '../../dns/types.js';
 import type { CheckContext } from '../types.js';
-import { judgeAddresses } from './addresses.js';
-import { describeAnswer, describeMx, few } from './format.js';
+import { hasGlobalAddress, judgeAddresses } from './addresses.js';
+import { describeAddresses, describeMx, few } from './format.js';
 import { isLookupableName } from './hostname.js';
 import { lookupAddresses, lookupMx, memo, type AddressAnswers } from './lookup.js';
 
@@ -81,12 +83,12 @@ export interface HostAddresses {
 /** A/AAAA of one MX host ("1.2.3.4" or "bad_name!" as an MX target is not resolvable). */
 export async function mxHostAddresses(ctx: CheckContext, host: string): Promise<HostAddresses> {
   if (!isLookupableName(host) || /^[0-9.]+$/.test(host) || host.includes(':')) return { host, answers: null };
-  return { host, answers: await lookupAddresses(ctx, host) };
+  return { host, answers: await lookupAddresses(ctx, host, hasGlobalAddress(ctx)) };
 }
 
 export function describeHost(h: HostAddresses): string {
   if (h.answers === null) return `${h.host} is not a host name`;
-  return `${describeAnswer('A', h.host, h.answers.a)}; ${describeAnswer('AAAA', h.host, h.answers.aaaa)}`;
+  return describeAddresses(h.host, h.answers);
 }
 
 export interface UsableMx {

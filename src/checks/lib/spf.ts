@@ -26,6 +26,16 @@
  * mode: the record syntax is validated whole (§4.6), void lookups counted as
  * the RFC says.
  *
+ * Cold-path economy (issue 11: CPU per never-seen identity):
+ *   - a domain whose TXT answer is NXDOMAIN / NODATA or holds no record that
+ *     could be an SPF record (none mentions "v=spf1") gets "none" (§4.5)
+ *     without starting mailauth: the same TXT answer (memoised), the same
+ *     result and words mailauth would give; most HELO names publish no SPF;
+ *   - failed lookups are handed to mailauth as plain objects, not Errors
+ *     (a stack trace per NXDOMAIN/NODATA answer that nobody reads);
+ *   - the receiver's name (os.hostname() when nothing is configured) is read
+ *     once per process, not once per evaluation (a uname syscall each).
+ *
  * What can go wrong: nothing throws; mailauth's own failures come back as
  * temperror / permerror results. A TXT answer is joined per record (§3.3).
  */
@@ -72,9 +82,25 @@ const RESULTS: ReadonlySet<string> = new Set(['pass', 'fail', 'softfail', 'neutr
 /** at most this many DNS answers are described in the trail (10 terms + their MX/PTR names would be far more) */
 const MAX_TRAIL = 12;
 
+/** os.hostname(), read once: it is a uname syscall, and was one per SPF evaluation (2 % of the cold path's CPU). */
+let hostName: string | undefined;
+
 /** The receiver named in mailauth's comments (and the header): the first my_names entry, else the host name. */
 function receiverOf(ctx: CheckContext): string {
-  return ctx.settings.header.authserv_id || ctx.settings.identity.my_names[0] || hostname();
+  return ctx.settings.header.authserv_id || ctx.settings.identity.my_names[0] || (hostName ??= hostname());
+}
+
+/**
+ * A failed lookup as mailauth reads it: `code` (ENOTFOUND / ENODATA are void
+ * lookups, the rest temperror) and `message`. Deliberately not an Error: an
+ * Error captures a stack trace (async frames included), and one was made for
+ * every NXDOMAIN/NODATA answer mailauth was handed, for nobody to read.
+ */
+class LookupFailure {
+  constructor(
+    readonly message: string,
+    readonly code: string,
+  ) {}
 }
 
 /** The address a reverse name stands for (mailauth asks PTR by name), or null. */
@@ -104,55 +130,102 @@ function queryable(name: string): boolean {
 
 type SpfResolver = (name: string, type: string) => Promise<unknown[]>;
 
+/** One line of the trail: "TXT example.com -> "v=spf1 -all"" / "-> NXDOMAIN" / "-> SERVFAIL (temporary failure)". */
+function trailLine(type: string, name: string, a: DnsAnswer<unknown>, shown: () => string): string {
+  return `${type} ${name} -> ${a.status === 'ok' ? shown() : a.status === 'notfound' ? a.reason : `${a.reason} (temporary failure)`}`;
+}
+
+function txtShown(a: DnsAnswer<string>): () => string {
+  return () => few(a.records.map((r) => JSON.stringify(r.length > 120 ? `${r.slice(0, 120)}...` : r)));
+}
+
 /** The resolver function handed to mailauth: request DNS in, node:dns-style values or coded errors out. */
 function resolverFor(ctx: CheckContext, trail: string[]): SpfResolver {
   let described = 0;
-  const note = (type: string, name: string, a: DnsAnswer<unknown>, shown: string): void => {
-    if (described++ < MAX_TRAIL) trail.push(`${type} ${name} -> ${a.status === 'ok' ? shown : a.status === 'notfound' ? a.reason : `${a.reason} (temporary failure)`}`);
+  const note = (type: string, name: string, a: DnsAnswer<unknown>, shown: () => string): void => {
+    if (described++ < MAX_TRAIL) trail.push(trailLine(type, name, a, shown));
     else if (described === MAX_TRAIL + 1) trail.push('...');
   };
   const fail = (type: string, name: string, a: DnsAnswer<unknown>): never => {
-    throw Object.assign(new Error(`${type} ${name}: ${a.reason}`), { code: errorCodeOf(a) });
+    throw new LookupFailure(`${type} ${name}: ${a.reason}`, errorCodeOf(a));
   };
   return async (rawName, type) => {
     const name = rawName.toLowerCase().replace(/\.$/, '');
     if (!queryable(name)) {
       // a macro expansion that cannot be a DNS name: it does not exist (a void lookup)
-      throw Object.assign(new Error(`${type} ${JSON.stringify(name)}: not a DNS name`), { code: 'ENOTFOUND' });
+      throw new LookupFailure(`${type} ${JSON.stringify(name)}: not a DNS name`, 'ENOTFOUND');
     }
     switch (type) {
       case 'TXT': {
         const a = await lookupTxt(ctx, name);
-        note('TXT', name, a, few(a.records.map((r) => JSON.stringify(r.length > 120 ? `${r.slice(0, 120)}...` : r))));
+        note('TXT', name, a, txtShown(a));
         // mailauth joins each record's chunks; one chunk per record, already joined
         return a.status === 'ok' ? a.records.map((r) => [r]) : fail(type, name, a);
       }
       case 'A':
       case 'AAAA': {
         const a = type === 'A' ? await lookupA(ctx, name) : await lookupAaaa(ctx, name);
-        note(type, name, a, few(a.records, a.omitted ?? 0));
+        note(type, name, a, () => few(a.records, a.omitted ?? 0));
         return a.status === 'ok' ? a.records.slice() : fail(type, name, a);
       }
       case 'MX': {
         const a = await lookupMx(ctx, name);
-        note('MX', name, a, few(a.records.map((m) => `${m.priority} ${m.exchange || '.'}`), a.omitted ?? 0));
+        note('MX', name, a, () => few(a.records.map((m) => `${m.priority} ${m.exchange || '.'}`), a.omitted ?? 0));
         return a.status === 'ok' ? a.records.map((m) => ({ exchange: m.exchange, priority: m.priority })) : fail(type, name, a);
       }
       case 'PTR': {
         const address = addressOfReverseName(name);
-        if (address === null) throw Object.assign(new Error(`PTR ${name}: not a reverse name`), { code: 'ENOTFOUND' });
+        if (address === null) throw new LookupFailure(`PTR ${name}: not a reverse name`, 'ENOTFOUND');
         const a = await lookupPtr(ctx, address);
-        note('PTR', address, a, few(a.records, a.omitted ?? 0));
+        note('PTR', address, a, () => few(a.records, a.omitted ?? 0));
         return a.status === 'ok' ? a.records.slice() : fail(type, name, a);
       }
       default:
         // mailauth asks nothing else; a new type would be a temporary, not a permanent, problem
-        throw Object.assign(new Error(`${type} ${name}: query type not supported`), { code: 'ENOTIMP' });
+        throw new LookupFailure(`${type} ${name}: query type not supported`, 'ENOTIMP');
     }
   };
 }
 
+/** The domain check_host() starts from, as mailauth derives it from <sender>. */
+function domainOf(sender: string): string {
+  return sender.slice(sender.lastIndexOf('@') + 1).toLowerCase().trim();
+}
+
+/**
+ * mailauth's first look-up test of a name (spf/index.js limitedResolver): a
+ * name it would ask TXT for as given. Names outside it (and non-ASCII ones,
+ * which mailauth converts first) always go to mailauth.
+ */
+const MAILAUTH_QUERYABLE = /^([\x20-\x2D\x2f-\x7e]+\.)+[a-z]+[a-z\-0-9]*$/i;
+
+/**
+ * "none" without mailauth when the domain's TXT answer holds no SPF record
+ * (RFC 7208 §4.5), else null (mailauth evaluates). Asks the TXT query mailauth
+ * would ask first, through the same memo, so mailauth pays nothing for it
+ * when it does run. Conservative: any record mentioning "v=spf1" anywhere
+ * goes to mailauth, which alone judges what is a record (§4.5) and what is
+ * more than one (permerror); a temporary failure goes to mailauth too.
+ * The result is mailauth's for this case, word for word: result none, its
+ * comment "<domain> does not designate permitted sender hosts", no record,
+ * 0 DNS-querying terms, 1 void lookup for NXDOMAIN/NODATA (§4.6.4).
+ */
+async function noSpfRecord(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation | null> {
+  if (sender.lastIndexOf('@') <= 0) return null; // mailauth rewrites such a <sender> first: let it
+  const domain = domainOf(sender);
+  if (!queryable(domain) || !MAILAUTH_QUERYABLE.test(domain)) return null;
+  const a = await lookupTxt(ctx, domain);
+  if (a.status === 'tempfail') return null;
+  if (a.status === 'ok') for (const r of a.records) if (/v=spf1/i.test(r)) return null;
+  return {
+    identity, result: 'none', domain, sender, text: `${domain} does not designate permitted sender hosts`,
+    record: null, lookups: 0, voids: a.status === 'notfound' ? 1 : 0, trail: trailLine('TXT', domain, a, txtShown(a)),
+  };
+}
+
 async function evaluate(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation> {
+  const none = await noSpfRecord(ctx, identity, sender);
+  if (none !== null) return none;
   const trail: string[] = [];
   const mta = receiverOf(ctx);
   let r: Awaited<ReturnType<typeof mailauthSpf>>;
