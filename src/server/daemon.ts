@@ -81,13 +81,13 @@ function notPassed(d: Decision): string | undefined {
   return out;
 }
 
-export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  let config = opts.config;
-  let log = opts.log;
-  const hooks = opts.hooks ?? {};
-  const counters: Counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
-
-  const makeContext = (cfg: Config, decider: Decider, lg: Logger): ServerContext => ({
+/**
+ * What every session of one config shares: the decider, the parser limits and
+ * the per-decision report (log line, counters, hooks). Exported for
+ * bench/hotpath.mjs, which drives sessions in-process without a socket.
+ */
+export function serverContext(cfg: Config, decider: Decider, lg: Logger, counters: Counters, hooks: DaemonHooks): ServerContext {
+  return {
     decider,
     parserLimits: {
       maxLineLength: cfg.server.max_line_length,
@@ -134,8 +134,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       lg.warn({ code, peer }, `protocol error: ${ErrorCodes[code].text}; closing the connection without reply`);
       hooks.onProtocolError?.(code);
     },
-  });
+  };
+}
 
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  let config = opts.config;
+  let log = opts.log;
+  const hooks = opts.hooks ?? {};
+  const counters: Counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
+
+  const makeContext = (cfg: Config, decider: Decider, lg: Logger): ServerContext => serverContext(cfg, decider, lg, counters, hooks);
   let ctx = makeContext(config, opts.decider, log);
   const getContext = () => ctx;
   let policy: ConnectionPolicy = {

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// bench/hotpath.mjs — the warm path's JavaScript cost, in-process: no socket,
+// no pipe, no other process to wake. One Session (src/server/session.ts) with
+// the daemon's own ServerContext (the decision log line at info to a file, the
+// metrics hooks, the engine with its identity cache) gets the warm mix of
+// bench/lib/mix.mjs, one request at a time; its answers go to a sink that only
+// counts them. After a cold pass (DNS through the bench's loopback server)
+// every request is answered synchronously from the identity cache, so the
+// measured loop is exactly the daemon's per-request JavaScript and GC.
+//
+//   node [--max-semi-space-size=4] [--cpu-prof] bench/hotpath.mjs [--n 50000] [--reps 5] [--cli PATH/dist/cli.js]
+//
+// Prints CPU µs per request (process.cpuUsage, user + system) per rep, min
+// and median. --cli points at another build's dist/cli.js (A/B of a patch:
+// run both, alternately). This is the figure a hot-path change moves first; the
+// socket figures (run.mjs warm, stdio) add the kernel's and the peer's share.
+//
+// What can go wrong: a request not answered synchronously after the cold pass
+// (an identity-cache miss: the TTL expired during a long rep) is awaited and
+// counted in `async`; a rep with any is flagged, its figure includes DNS work.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { startDns, killAll, ROOT } from './lib/procs.mjs';
+import { mixTemplates, fillTemplate } from './lib/mix.mjs';
+import { LAB_IDENTITY_YAML } from './lib/lab-networks.mjs';
+
+const argv = process.argv.slice(2);
+const value = (f, d) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : d; };
+const N = Number(value('--n', '50000'));
+const REPS = Number(value('--reps', '5'));
+const CLI = path.resolve(value('--cli', path.join(ROOT, 'dist', 'cli.js')));
+const DIST = path.dirname(CLI);
+const imp = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
+
+const { loadConfigText } = await imp('config/load.js');
+const { createLogger } = await imp('log/logger.js');
+const { createRuntime } = await imp('runtime.js');
+const { Metrics } = await imp('metrics/metrics.js');
+const { serverContext } = await imp('server/daemon.js');
+const { Session } = await imp('server/session.js');
+
+const dns = await startDns();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotpath-'));
+const logFile = path.join(dir, 'decisions.log');
+try {
+  const yaml = ['log:', '  level: info', `  destination: ${logFile}`, LAB_IDENTITY_YAML].join('\n');
+  const r = loadConfigText(yaml, 'hotpath.yaml', { dns: [dns.server] });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  const config = r.config;
+  const log = createLogger({ level: config.log.level, destination: config.log.destination, format: config.log.format });
+  const metrics = new Metrics({ role: 'single', version: 'bench' });
+  const rt = await createRuntime(config, log, { onFinding: metrics.observeFinding });
+  const counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
+  const ctx = serverContext(config, rt.decider, log, counters, metrics.hooks());
+  let answered = 0;
+  let wake = null;
+  const session = new Session(() => ctx, { write: () => { answered++; if (wake) { const w = wake; wake = null; w(); } }, end() {} }, 'hotpath');
+  const t = mixTemplates();
+  // the instance and client_port change with every request, as in the socket bench (a new SMTP session each time)
+  const request = (i) => fillTemplate(t[i % t.length], `407.${i.toString(16)}.0`, String(1024 + (i % 60000)));
+  const ask = (i) => {
+    const before = answered;
+    session.receive(request(i));
+    if (answered > before) return null;
+    return new Promise((res) => { wake = res; });
+  };
+  // cold pass: fill the DNS cache and the identity cache
+  for (let i = 0; i < t.length * 2; i++) await ask(i);
+  const results = [];
+  for (let rep = 1; rep <= REPS; rep++) {
+    let pending = 0;
+    const c0 = process.cpuUsage();
+    const w0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) {
+      const p = ask(i);
+      if (p !== null) { pending++; await p; }
+    }
+    const c = process.cpuUsage(c0);
+    const wall = Number(process.hrtime.bigint() - w0) / 1e3;
+    const us = (c.user + c.system) / N;
+    results.push(us);
+    process.stderr.write(`hotpath rep ${rep}: ${us.toFixed(2)} µs CPU/request (${(wall / N).toFixed(2)} µs wall), ${N} requests${pending ? `, ${pending} async (cache expired?)` : ''}\n`);
+    // The identity cache holds entries for 2 s: refresh them between reps.
+    for (let i = 0; i < t.length; i++) await ask(i);
+  }
+  const sorted = [...results].sort((a, b) => a - b);
+  process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), n: N, reps: REPS, node_args: process.execArgv, min_us: +sorted[0].toFixed(2), median_us: +sorted[Math.floor(sorted.length / 2)].toFixed(2), runs_us: results.map((x) => +x.toFixed(2)), decisions: counters.requests })}\n`);
+  await rt.close();
+} finally {
+  await dns.stop();
+  killAll();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
