@@ -7,6 +7,11 @@ import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logfmtValue, jsonLineToText } from '../src/log/text.js';
+import { createLogger, lineWriter } from '../src/log/logger.js';
+import { decisionFields, decisionLine } from '../src/server/decision-line.js';
+import { toPolicyRequest, type PolicyRequest } from '../src/protocol/request.js';
+import type { Decision } from '../src/engine/types.js';
+import type { Finding } from '../src/checks/types.js';
 import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
 import { parseLogfmt } from './helpers/logfmt.js';
 import { spawn } from 'node:child_process';
@@ -108,6 +113,68 @@ t.test('jsonLineToText: time, level, msg first; name left out; keys in JSON orde
   const line = jsonLineToText('{"level":"info","time":1796547559314,"name":"policyd-identity","msg":"decision","instance":"4B1C.1","action":"DUNNO","us":12}\n');
   t.equal(line, 'time=2026-12-06T08:59:19.314Z level=info msg=decision instance=4B1C.1 action=DUNNO us=12\n');
   t.equal(jsonLineToText('not json\n'), 'not json\n', 'not JSON: passed through');
+});
+
+// ---- the hand-built decision line (server/decision-line.ts) -----------------------------
+
+t.test('decision line: the hand-built line is byte-equal to what pino writes for the same fields, hostile values included (json and text)', async (t) => {
+  const dir = tempDir(t);
+  // seeded, bounded: 600 requests whose attributes come from a hostile alphabet, at
+  // lengths around pino's 100-character fast path and the 256/2048 cuts
+  let seed = 0x1d11e;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const alphabet = ['a', 'Z', '0', ' ', '=', '"', '\\', '\n', '\r', '\t', '\0', '\x01', '\x1f', '\x7f', '\x85', '\x9f', '\xa0', '\u061c', '\u200e', '\u2028', '\u2029', '\u202e', '\u2066', 'é', '€', '😀', '.', '@'];
+  const lengths = [0, 1, 7, 99, 100, 101, 255, 256, 257, 300, 2047, 2048, 2049, 2100];
+  const value = () => {
+    const len = lengths[rnd(lengths.length)]!;
+    if (rnd(3) === 0) return 'm'.repeat(len); // nothing to escape: only the cut applies
+    let v = '';
+    while (v.length < len) v += rnd(3) === 0 ? alphabet[rnd(alphabet.length)] : 'm';
+    return v;
+  };
+  const cases: Array<[PolicyRequest, Decision, string, number]> = [];
+  for (let i = 0; i < 600; i++) {
+    const req = toPolicyRequest({
+      request: 'smtpd_access_policy', protocol_state: 'RCPT', instance: value(), client_address: value(), client_name: value(),
+      helo_name: value(), sender: value(), recipient: value(),
+    });
+    const f = (r: 'fail' | 'tempfail' | 'pass' | 'skip'): Finding => ({ check: value() || 'c', result: r, reason: value() });
+    const findings = rnd(2) === 0 ? [] : [f('pass'), f('fail'), f('skip'), f('tempfail')];
+    const d: Decision = {
+      action: { verb: 'DUNNO' },
+      fired: rnd(2) === 0 ? [] : rnd(2) === 0 ? [value()] : [value(), value(), value()],
+      findings,
+      summary: '',
+      ...(rnd(2) === 0 ? { note: value() } : {}),
+      ...(rnd(3) === 0 ? { wouldBe: { verb: 'REPLY' as const, code: '550 5.7.1', text: value() } } : {}),
+      ...(rnd(2) === 0 ? { score: [0, 1.5, -2, 1e21, NaN, Infinity][rnd(6)]! } : {}),
+    };
+    cases.push([req, d, value(), [0, 12.4, 12.5, 1e6 + 0.7][rnd(4)]!]);
+  }
+  for (const format of ['json', 'text'] as const) {
+    const file = join(dir, `d.${format}.log`);
+    const log = createLogger({ level: 'info', destination: file, sync: true, format });
+    const raw = lineWriter(log);
+    t.equal(raw?.escape, format === 'json', `${format}: a line writer; escaping as pino's formatter does`);
+    for (const [req, d, action, micros] of cases) {
+      log.info(decisionFields(req, d, action, micros), 'decision');
+      raw!.write(decisionLine(req, d, action, micros, 0, raw!.escape));
+    }
+    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+    t.equal(lines.length, 2 * cases.length, `${format}: one line each`);
+    let bad = 0;
+    for (let i = 0; i < cases.length; i++) {
+      const viaPino = lines[2 * i]!.replace(/^\{"level":"info","time":\d+,/, '{"level":"info","time":0,').replace(/^time=\S+ /, 'time=1970-01-01T00:00:00.000Z ');
+      if (viaPino !== lines[2 * i + 1]) {
+        bad++;
+        if (bad < 4) t.fail(`${format} case ${i} differs:\n pino: ${viaPino}\n hand: ${lines[2 * i + 1]}`);
+      }
+    }
+    t.equal(bad, 0, `${format}: 600 hostile decisions, the same bytes`);
+  }
 });
 
 // ---- the real daemon ----------------------------------------------------------------

@@ -44,13 +44,14 @@ function hex(c: string): string {
   return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
-function cut(s: string, max: number): string {
+/** One value cut to `max` characters, with the count of those left out (no escaping). */
+export function cutLogValue(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max)}...(+${s.length - max} chars)` : s;
 }
 
 /** One value, cut (to `max` characters) and escaped. */
 export function escapeLogValue(s: string, max = MAX_LOGGED_CHARS): string {
-  const v = cut(s, max);
+  const v = cutLogValue(s, max);
   return UNSAFE_TEST.test(v) ? v.replace(UNSAFE, hex) : v;
 }
 
@@ -73,7 +74,7 @@ function needs(x: string, max: number, escape: boolean): boolean {
 }
 
 function one(x: string, max: number, escape: boolean): string {
-  return escape ? escapeLogValue(x, max) : cut(x, max);
+  return escape ? escapeLogValue(x, max) : cutLogValue(x, max);
 }
 
 // Hot path (every decision line): no allocation unless a value needs a change

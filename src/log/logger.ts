@@ -60,6 +60,50 @@ function textStream(inner: DestinationStream & Flushable): DestinationStream & F
 
 let lastDest: (DestinationStream & Flushable) | null = null;
 
+/** Characters of log lines collected before one write(2) (below sonic-boom's 16 KiB maxWrite for the common line). */
+const BATCH_CHARS = 12 << 10;
+
+/**
+ * Lines collect here and go to `inner` (sonic-boom, minLength 0: one
+ * write(2) per call) once BATCH_CHARS are pending; flush, flushSync and
+ * reopen write the pending lines first.
+ * Why not sonic-boom's own minLength batching: its write() takes
+ * Buffer.byteLength of the whole pending batch on every line, which flattens
+ * and scans up to 12 KiB per line (measured: 8.5 % of the warm path's CPU,
+ * bench/hotpath.mjs --cpu-prof); here a line costs one string append.
+ */
+function batchStream(inner: DestinationStream & Flushable, chars: number): DestinationStream & Flushable {
+  let pending = '';
+  const push = (): void => {
+    if (pending === '') return;
+    const s = pending;
+    pending = '';
+    inner.write(s);
+  };
+  return {
+    write(line: string) {
+      pending = pending === '' ? line : pending + line;
+      if (pending.length >= chars) push();
+    },
+    flush(cb?: (err?: Error) => void) {
+      push();
+      if (inner.flush) inner.flush(cb);
+      else cb?.();
+    },
+    flushSync() {
+      push();
+      inner.flushSync?.();
+    },
+    reopen(file?: string) {
+      push();
+      inner.reopen?.(file);
+    },
+    get file() {
+      return (inner as { file?: unknown }).file;
+    },
+  } as DestinationStream & Flushable;
+}
+
 function fdIsSocket(fd: number): boolean {
   try {
     return fstatSync(fd).isSocket();
@@ -83,20 +127,22 @@ export function createLogger(opts: LoggerOptions): Logger {
   // and the 26 bytes are a tenth of a decision line (docs/server.md#logging-log).
   const base = null;
   if (dest === null) return pino({ level: 'silent', base });
-  // Synchronous writes, batched: lines collect in a 12 KiB buffer (sonic-boom wants it below its 16 KiB maxWrite) that is
-  // written with one write(2) when full (and flushed on exit and on a timer).
+  // Synchronous writes, batched: lines collect in a 12 KiB batch (batchStream
+  // below) that is written with one write(2) when full (and flushed on exit and
+  // on a timer).
   // Why not sync:false: the asynchronous writer issues one 16 KiB write per
   // event-loop turn and, under ~20k decisions/s on a busy loop, fell behind
   // without bound (measured: +150 MB in 5 s, 1,000 connections); a bigger
   // maxWrite made it slower still. A 12 KiB write into the page cache or a pipe
-  // costs tens of microseconds, about one per 15 decision lines, and memory stays
-  // bounded by the buffer.
-  const stream = pino.destination({
+  // costs tens of microseconds, about one per 30 decision lines, and memory stays
+  // bounded by the batch.
+  const boom = pino.destination({
     dest,
     sync: opts.sync ?? true,
-    minLength: opts.sync === undefined ? 12 << 10 : 0,
+    minLength: 0,
     mkdir: false,
   }) as DestinationStream & Flushable;
+  const stream = opts.sync === undefined ? batchStream(boom, BATCH_CHARS) : boom;
   // Write the pending batch now, without fsync. Not flushSync: sonic-boom's
   // flushSync ends with fsync(2), which blocked the event loop for ~13 ms once a
   // second (the timer below) and once per warning — every request waiting on the
@@ -137,7 +183,28 @@ export function createLogger(opts: LoggerOptions): Logger {
     out,
   );
   if (typeof dest === 'string') destinations.set(logger, stream);
+  rawWriters.set(logger, { write: (line) => out.write(line), escape: opts.format !== 'text' });
   return logger;
+}
+
+/** Where a hand-built line goes, and whether its values get escapeLogObject's escaping (json) or only the cut (text, which escapes for itself). */
+export interface LineWriter {
+  write(line: string): void;
+  readonly escape: boolean;
+}
+
+/** What each logger this module made writes its lines to (for lineWriter). */
+const rawWriters = new WeakMap<Logger, LineWriter>();
+
+/**
+ * The destination of a logger made by createLogger, for a caller that builds
+ * its own JSON line exactly as pino would (the per-request decision line,
+ * server/decision-line.ts): the line goes through the same text re-encoding
+ * and batch as pino's; `escape` says which formatter pino would apply. null for any other logger (tests' own pino, a silent
+ * one): the caller then logs through pino.
+ */
+export function lineWriter(log: Logger): LineWriter | null {
+  return rawWriters.get(log) ?? null;
 }
 
 /**

@@ -12,8 +12,9 @@
  * protocol_state, client, helo, sender, recipient, the action, the checks that
  * fired (absent when none did), the findings that were not pass or skip
  * (`found`: fail and tempfail) and the time taken in microseconds — under 300
- * bytes for an accepted request (test/log.test.ts). Every check's result, each reason and the peer go in a second line
- * at `debug` (docs/server.md#logging-log).
+ * bytes for an accepted request (test/log.test.ts); decision-line.ts builds it.
+ * Every check's result, each reason and the peer go in a second line at
+ * `debug` (docs/server.md#logging-log).
  *
  * What can go wrong: listen failures reject startDaemon (PI_SERVER_LISTEN_FAILED);
  * everything after start is per connection and logged.
@@ -23,8 +24,9 @@ import { openListeners, systemdFds, type ListenerSet, type ConnectionPolicy } fr
 import type { Config } from '../config/types.js';
 import type { Decider, Decision, ConnState } from '../engine/types.js';
 import type { PolicyRequest } from '../protocol/request.js';
-import { actionText, type PolicyAction } from '../protocol/action.js';
-import type { Logger } from '../log/logger.js';
+import type { PolicyAction } from '../protocol/action.js';
+import { lineWriter, type Logger } from '../log/logger.js';
+import { decisionFields, decisionLine } from './decision-line.js';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 
 export interface DaemonHooks {
@@ -68,25 +70,12 @@ function counterKey(a: PolicyAction): string {
 }
 
 /**
- * "id=result ..." of the findings that fired or could not be decided (fail,
- * tempfail); undefined when every check passed or skipped, so an accepted
- * request's line carries no list (the info line's size bound).
- */
-function notPassed(d: Decision): string | undefined {
-  let out: string | undefined;
-  for (const f of d.findings) {
-    if (f.result !== 'fail' && f.result !== 'tempfail') continue;
-    out = out === undefined ? `${f.check}=${f.result}` : `${out} ${f.check}=${f.result}`;
-  }
-  return out;
-}
-
-/**
  * What every session of one config shares: the decider, the parser limits and
  * the per-decision report (log line, counters, hooks). Exported for
  * bench/hotpath.mjs, which drives sessions in-process without a socket.
  */
 export function serverContext(cfg: Config, decider: Decider, lg: Logger, counters: Counters, hooks: DaemonHooks): ServerContext {
+  const raw = lineWriter(lg);
   return {
     decider,
     parserLimits: {
@@ -101,25 +90,10 @@ export function serverContext(cfg: Config, decider: Decider, lg: Logger, counter
       const verb = counterKey(sent);
       counters.actions[verb] = (counters.actions[verb] ?? 0) + 1;
       if (lg.isLevelEnabled('info')) {
-        lg.info(
-          {
-            instance: req.instance,
-            protocol_state: req.protocol_state,
-            client_address: req.client_address,
-            client_name: req.client_name,
-            helo_name: req.helo_name,
-            sender: req.sender,
-            recipient: req.recipient,
-            action: line.slice(7, line.length - 2),
-            fired: d.fired.length > 0 ? d.fired : undefined,
-            found: notPassed(d),
-            note: d.note,
-            would: d.wouldBe === undefined ? undefined : actionText(d.wouldBe, { allowOk: true }),
-            score: d.score,
-            us: Math.round(micros),
-          },
-          'decision',
-        );
+        const action = line.slice(7, line.length - 2);
+        // Hand-built line, byte-equal to pino's (decision-line.ts says why)
+        if (raw !== null) raw.write(decisionLine(req, d, action, micros, Date.now(), raw.escape));
+        else lg.info(decisionFields(req, d, action, micros), 'decision');
         if (lg.isLevelEnabled('debug')) {
           lg.debug({ instance: req.instance, peer: conn.peer, checks: d.summary, why: d.findings.map((f) => `${f.check}=${f.result}: ${f.reason}`) }, 'decision checks');
         }
