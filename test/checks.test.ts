@@ -241,6 +241,37 @@ t.test('special: IANA special-purpose registries (CPython test_ipaddress vectors
 
 // ---- HELO syntax: Postfix valid_hostname vectors and RFC 5321 ------------------------
 
+t.test('net/ip parseIp: IPv6 forms, RFC 5952 text, the 128-bit value (one-pass parser)', async (tt) => {
+  const vectors: Array<[string, string | null, bigint?]> = [
+    ['::', '::', 0n], ['::1', '::1', 1n], ['1::', '1::', 1n << 112n],
+    ['2001:DB8:0:0:0:0:0:1', '2001:db8::1', (0x20010db8n << 96n) | 1n],
+    ['2001:0db8:0000:0000:0001:0000:0000:0001', '2001:db8::1:0:0:1'], // the first of two equal zero runs (RFC 5952 §4.2.3)
+    ['1:0:0:1:0:0:0:1', '1:0:0:1::1'], // the longest run
+    ['1::2:3:4:5:6:7', '1:0:2:3:4:5:6:7'], // one zero group is not "::" (RFC 5952 §4.2.2)
+    ['1:2:3:4:5:6:7::', '1:2:3:4:5:6:7:0'], ['::2:3:4:5:6:7:8', '0:2:3:4:5:6:7:8'],
+    ['1:2:3:4:5:6:1.2.3.4', '1:2:3:4:5:6:102:304'], ['::1.2.3.4', '::102:304'],
+    ['64:ff9b::192.0.2.1', '64:ff9b::c000:201'],
+    ['::ffff:192.0.2.1', '192.0.2.1', 0xc0000201n], ['0:0:0:0:0:ffff:c000:201', '192.0.2.1'], // IPv4-mapped: the IPv4 address
+    ['fe80::1%eth0', 'fe80::1'], [' 2001:db8::25 ', '2001:db8::25'],
+    [':::', null], ['1:::2', null], [':1::', null], ['1::2::3', null], ['12345::', null], ['1:2:3:4:5:6:7:8:9', null],
+    ['1:2:3:4:5:6:7', null], ['g::1', null], ['::1.2.3', null], ['::256.1.1.1', null], ['', null],
+  ];
+  for (const [input, text, value] of vectors) {
+    const p = parseIp(input);
+    tt.equal(p?.text ?? null, text, `${JSON.stringify(input)} -> ${text}`);
+    if (value !== undefined) tt.equal(p?.value, value, `${JSON.stringify(input)}: value`);
+  }
+  // every 16-bit group position and zero-run shape against a BigInt reference
+  for (let mask = 0; mask < 256; mask++) {
+    const groups = Array.from({ length: 8 }, (_, i) => ((mask >> i) & 1 ? 0 : 0x1000 + i * 0x111));
+    const full = groups.map((g) => g.toString(16)).join(':');
+    const ref = groups.reduce((v, g) => (v << 16n) | BigInt(g), 0n);
+    const p = parseIp(full);
+    tt.ok(p !== null && (p.family === 4 || p.value === ref), `${full}: value`);
+    if (p !== null && p.family === 6) tt.equal(parseIp(p.text)?.value, ref, `${full} -> ${p.text}: its text parses back`);
+  }
+});
+
 t.test('hostname: Postfix valid_hostname.in/.ref vectors (default grammar) and RFC 5321 (strict grammar)', async (tt) => {
   const d63 = '123456789012345678901234567890123456789012345678901234567890123';
   const d64 = `${d63}4`;

@@ -52,67 +52,124 @@ function intToV4(n: number): string {
   return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-function v6ToBig(s: string): bigint | null {
-  let str = s;
-  const pct = str.indexOf('%');
-  if (pct !== -1) str = str.slice(0, pct); // zone index: not part of the address
-  let tail: number[] = [];
-  const lastColon = str.lastIndexOf(':');
-  if (str.indexOf('.', lastColon) !== -1) {
-    const v4 = v4ToInt(str.slice(lastColon + 1));
-    if (v4 === null) return null;
-    tail = [(v4 >>> 16) & 0xffff, v4 & 0xffff];
-    str = str.slice(0, lastColon + 1); // "::ffff:", "::" or "1:2:3:4:5:6:"
-    if (!str.endsWith('::')) str = str.slice(0, -1);
+/**
+ * The eight 16-bit groups of an IPv6 address, parsed in one pass over the
+ * char codes into GROUPS (a module scratch array: parsing is synchronous).
+ * Returns false when the text is not an address. The caller (parseIp) has
+ * already had node:net isIP() accept it; this only converts.
+ *
+ * Why not split/regex and BigInt as before (issue 11, CPU per never-seen
+ * identity): a never-seen IPv6 client costs several parses per request (the
+ * client, AAAA records, reverse names) and the old version split into
+ * strings, ran a regex per group, spread arrays and did 8 BigInt shifts and
+ * ORs, then 8 more BigInt shifts to print it: ~2-3 % of the cold path's CPU.
+ * Numbers and one pass now; one BigInt per address is built from four
+ * 32-bit words (ParsedIp.value stays a bigint for its users).
+ */
+const GROUPS: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+const HEAD: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+function v6Groups(s: string): boolean {
+  let end = s.length;
+  const pct = s.indexOf('%');
+  if (pct !== -1) end = pct; // zone index: not part of the address
+  let limit = 8;
+  const lastColon = s.lastIndexOf(':', end - 1);
+  if (lastColon === -1) return false;
+  if (s.indexOf('.', lastColon) !== -1 && s.indexOf('.', lastColon) < end) {
+    const v4 = v4ToInt(s.slice(lastColon + 1, end));
+    if (v4 === null) return false;
+    GROUPS[6] = (v4 >>> 16) & 0xffff;
+    GROUPS[7] = v4 & 0xffff;
+    limit = 6;
+    // "::ffff:", "::" or "1:2:3:4:5:6:": keep a "::" whole, drop a single separator
+    end = s.charCodeAt(lastColon - 1) === 58 ? lastColon + 1 : lastColon;
   }
-  const dbl = str.indexOf('::');
-  if (dbl !== str.lastIndexOf('::')) return null;
-  const parseGroups = (t: string): number[] | null => {
-    if (t === '') return [];
-    const out: number[] = [];
-    for (const g of t.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
+  let n = 0; // groups read
+  let gap = -1; // where "::" stands, in groups read before it
+  let cur = 0;
+  let digits = 0;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 58) {
+      if (digits > 0) {
+        if (n >= limit) return false;
+        HEAD[n++] = cur;
+        cur = 0;
+        digits = 0;
+      } else if (i > 0 && s.charCodeAt(i - 1) !== 58) return false;
+      if (i + 1 < end && s.charCodeAt(i + 1) === 58) {
+        if (gap !== -1) return false;
+        gap = n;
+        i++;
+      } else if (digits === 0 && n === 0 && gap === -1) return false; // a lone leading ":"
+      continue;
     }
-    return out;
-  };
-  let groups: number[];
-  if (dbl !== -1) {
-    const head = parseGroups(str.slice(0, dbl));
-    const rest = parseGroups(str.slice(dbl + 2));
-    if (!head || !rest) return null;
-    const fill = 8 - head.length - rest.length - tail.length;
-    if (fill < 1) return null;
-    groups = [...head, ...new Array<number>(fill).fill(0), ...rest, ...tail];
-  } else {
-    const g = parseGroups(str);
-    if (!g) return null;
-    groups = [...g, ...tail];
+    const h = hexDigit(c);
+    if (h < 0 || digits === 4) return false;
+    cur = cur * 16 + h;
+    digits++;
   }
-  if (groups.length !== 8) return null;
-  let v = 0n;
-  for (const g of groups) v = (v << 16n) | BigInt(g);
-  return v;
+  if (digits > 0) {
+    if (n >= limit) return false;
+    HEAD[n++] = cur;
+  } else if (end > 0 && gap !== n) return false; // a trailing single ":"
+  if (gap === -1) {
+    if (n !== limit) return false;
+    for (let k = 0; k < n; k++) GROUPS[k] = HEAD[k]!;
+    return true;
+  }
+  const fill = limit - n;
+  if (fill < 1) return false;
+  for (let k = 0; k < gap; k++) GROUPS[k] = HEAD[k]!;
+  for (let k = 0; k < fill; k++) GROUPS[gap + k] = 0;
+  for (let k = gap; k < n; k++) GROUPS[fill + k] = HEAD[k]!;
+  return true;
+}
+
+/** RFC 5952 text of GROUPS: lower case, no leading zeros, the longest run of 2+ zero groups (the first of equals) as "::". */
+function groupsToV6(g: readonly number[]): string {
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += g[i]!.toString(16);
+  }
+  return out;
 }
 
 /** RFC 5952 canonical text of a 128-bit value. */
 export function bigToV6(v: bigint): string {
   const g: number[] = [];
   for (let i = 7; i >= 0; i--) g.push(Number((v >> BigInt(i * 16)) & 0xffffn));
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart === -1) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return groupsToV6(g);
 }
-
-const V4_MAPPED_PREFIX = 0xffffn << 32n;
 
 /**
  * Parse an address (no brackets, no prefix). IPv4-mapped IPv6 comes back as
@@ -132,13 +189,16 @@ export function parseIp(input: string): ParsedIp | null {
     return { family: 4, value: BigInt(n), text: s };
   }
   if (fam === 6) {
-    const v = v6ToBig(s);
-    if (v === null) return null;
-    if (v >> 32n === 0xffffn && (v & ~0xffffffffn) === V4_MAPPED_PREFIX) {
-      const n = Number(v & 0xffffffffn);
+    if (!v6Groups(s)) return null;
+    const g = GROUPS;
+    if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+      const n = ((g[6]! << 16) | g[7]!) >>> 0; // IPv4-mapped: the IPv4 address it carries
       return { family: 4, value: BigInt(n), text: intToV4(n) };
     }
-    return { family: 6, value: v, text: bigToV6(v) };
+    // four 32-bit words: 4 BigInt conversions, 3 shifts, 3 ORs (was 8 + 8 + 8)
+    const value = (BigInt(((g[0]! << 16) | g[1]!) >>> 0) << 96n) | (BigInt(((g[2]! << 16) | g[3]!) >>> 0) << 64n)
+      | (BigInt(((g[4]! << 16) | g[5]!) >>> 0) << 32n) | BigInt(((g[6]! << 16) | g[7]!) >>> 0);
+    return { family: 6, value, text: groupsToV6(g) };
   }
   return null;
 }

@@ -25,10 +25,16 @@ export function memo<T>(ctx: CheckContext, key: string, make: () => Promise<T>):
 }
 
 function guarded<T>(p: Promise<DnsAnswer<T>>): Promise<DnsAnswer<T>> {
-  return p.then(
-    (a) => a,
-    (e: unknown) => ({ status: 'tempfail', records: [], reason: `INTERNAL (${e instanceof Error ? e.message : String(e)})` }),
-  );
+  // module-level handlers: no two closures allocated per lookup (cold path, issue 11)
+  return p.then(passAnswer, internalTempfail) as Promise<DnsAnswer<T>>;
+}
+
+function passAnswer<T>(a: DnsAnswer<T>): DnsAnswer<T> {
+  return a;
+}
+
+function internalTempfail(e: unknown): DnsAnswer<never> {
+  return { status: 'tempfail', records: [], reason: `INTERNAL (${e instanceof Error ? e.message : String(e)})` };
 }
 
 export function lookupA(ctx: CheckContext, name: string): Promise<DnsAnswer<string>> {

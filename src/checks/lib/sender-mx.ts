@@ -51,7 +51,9 @@ export function getSenderMx(ctx: CheckContext): Promise<SenderMx> {
 
 async function computeSenderMx(ctx: CheckContext, domain: string): Promise<SenderMx> {
   const mx = await lookupMx(ctx, domain);
-  const base = { domain, mx, trail: describeMx(domain, mx) };
+  const trail = describeMx(domain, mx);
+  // Object literals below, not `{ ...base, ... }`: the spread was this function's
+  // hottest line on the cold path (issue 11 profile), for three properties.
   if (mx.status === 'ok') {
     // The resolver keeps at most MAX_RECORDS (32) MX records (a null MX always
     // among them) and counts the rest in `omitted`; a Set keeps this linear.
@@ -67,11 +69,11 @@ async function computeSenderMx(ctx: CheckContext, domain: string): Promise<Sende
         if (hosts.length < MAX_MX_HOSTS) hosts.push(h);
       }
     }
-    return { ...base, nullMx, implicit: false, nxdomain: false, hosts, dropped: seen.size - hosts.length + (mx.omitted ?? 0) };
+    return { domain, mx, trail, nullMx, implicit: false, nxdomain: false, hosts, dropped: seen.size - hosts.length + (mx.omitted ?? 0) };
   }
   const nxdomain = mx.status === 'notfound' && mx.reason === 'NXDOMAIN';
   const implicit = mx.status === 'notfound' && !nxdomain;
-  return { ...base, nullMx: false, implicit, nxdomain, hosts: implicit ? [domain] : [], dropped: 0 };
+  return { domain, mx, trail, nullMx: false, implicit, nxdomain, hosts: implicit ? [domain] : [], dropped: 0 };
 }
 
 export interface HostAddresses {
