@@ -6,6 +6,7 @@
  *   const h = await startHostileDns();           // the attack zones below, ready
  *   config dns.servers: [h.server]                // '127.0.0.1:PORT'
  *   h.maxPending('slow')                          // most queries of the slow zone held at once
+ *   h.released('slow')                            // delayed replies of the slow zone sent so far
  *   h.count('A')                                  // queries received, by type
  *   await h.stop();
  *
@@ -96,6 +97,8 @@ export interface HostileDns {
   pending(tag: string): number;
   /** the most queries of a tagged zone waiting at once since start / reset */
   maxPending(tag: string): number;
+  /** delayed replies of a tagged zone sent so far (0: the zone has answered nothing yet) */
+  released(tag: string): number;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -242,6 +245,7 @@ export async function startHostileDns(opts: {
   const counts = new Map<string, number>();
   const pendingNow = new Map<string, number>();
   const pendingMax = new Map<string, number>();
+  const releasedCount = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const conns = new Set<net.Socket>();
   let stopped = false;
@@ -275,7 +279,9 @@ export async function startHostileDns(opts: {
     const timer = setTimeout(() => {
       timers.delete(timer);
       pendingNow.set(tag, (pendingNow.get(tag) ?? 1) - 1);
-      if (!stopped) send(out);
+      if (stopped) return;
+      releasedCount.set(tag, (releasedCount.get(tag) ?? 0) + 1);
+      send(out);
     }, rep.delayMs);
     timers.add(timer);
   }
@@ -327,9 +333,11 @@ export async function startHostileDns(opts: {
     count: (type) => (type === undefined ? [...counts.values()].reduce((a, b) => a + b, 0) : counts.get(type) ?? 0),
     pending: (tag) => pendingNow.get(tag) ?? 0,
     maxPending: (tag) => pendingMax.get(tag) ?? 0,
+    released: (tag) => releasedCount.get(tag) ?? 0,
     reset() {
       counts.clear();
       pendingMax.clear();
+      releasedCount.clear();
     },
     async stop() {
       if (stopped) return;
