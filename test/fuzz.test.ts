@@ -1,10 +1,13 @@
 // Fuzz: seeded random and mutated request streams (from the real Postfix
 // fixtures) thrown at the streaming parser, at a live daemon, and mutated
-// configs at the YAML loader; random hostile DNS answers (the attacker's zones:
+// configs at the YAML loader; hostile clients at a live daemon (random bytes,
+// never reading, resets mid-request, bursts of connections; a well-behaved
+// client must get its exact answer after each); random hostile DNS answers (the attacker's zones:
 // floods, odd names, failures, delays) at the resolver, the checks and the engine. Bounded by time: FUZZ_SECONDS (default 60) for
 // the whole file; FUZZ_SEED replays a run's sequence of cases, FUZZ_CASE one case
 // (both printed on failure). Helpers: test/fuzz/*.
 import t, { type Test } from 'tap';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +34,7 @@ const SECONDS = Number(process.env.FUZZ_SECONDS ?? 60);
 const SEED = seedFromEnv('FUZZ_SEED');
 const ONE_CASE = process.env.FUZZ_CASE ? seedFromEnv('FUZZ_CASE') : null;
 /** share of the time budget per part */
-const BUDGET = { parser: 0.2, daemon: 0.5, config: 0.15, dns: 0.15 };
+const BUDGET = { parser: 0.2, daemon: 0.4, clients: 0.1, config: 0.15, dns: 0.15 };
 /** stop a part after this many failed cases (each is printed with its seed) */
 const MAX_FAILURES = 5;
 /**
@@ -331,6 +334,116 @@ t.test('a live daemon: CR/LF smuggling in every value that reaches a reply text'
   t.ok(r.actions.every((a) => a.length <= 512), 'every reply fits an SMTP reply line');
   t.notOk(r.actions.some((a) => /action=/i.test(a) && !/^(WARN|[45]\d\d) /.test(a)), 'no reply starts a second action');
   t.ok(d.running, 'daemon alive');
+});
+
+/** Bytes an attacker might send instead of requests: random bytes, with '=', newlines and NULs in the mix. */
+function garbage(rng: Prng, n: number): string {
+  let s = '';
+  const printableOnly = rng.chance(0.5);
+  for (let i = 0; i < n; i++) {
+    const r = rng.int(100);
+    if (r < 6) s += '\n';
+    else if (r < 12) s += '=';
+    else if (r < 13) s += '\0';
+    else if (r < 14) s += '\r';
+    else s += String.fromCharCode(printableOnly ? rng.range(0x20, 0x7e) : rng.int(256));
+  }
+  return s;
+}
+
+/** Connect, or null after 5 s / on error. */
+function connectRaw(port: number): Promise<net.Socket | null> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const timer = setTimeout(() => { s.destroy(); resolve(null); }, 5000);
+    s.once('connect', () => { clearTimeout(timer); resolve(s); });
+    s.once('error', () => { clearTimeout(timer); resolve(null); });
+  });
+}
+
+t.test('a live daemon: hostile clients (random bytes, never reading, resets mid-request, bursts of connections) never take it down', async (t) => {
+  const { d, port } = await startRig(t);
+  const limits = DEFAULT_PARSER_LIMITS;
+  const failures = failureCounter(t);
+  const fail = failures.fail;
+  const done = { garbage: 0, unread: 0, reset: 0, burst: 0 };
+  let probes = 0;
+  const good = IDENTITIES.find((i) => i.name === 'good')!;
+  // after every case a well-behaved client (its own connection) must still get its exact answer
+  const probe = async (where: string) => {
+    const c = await converse(port, [identityRequest(good, `probe${probes++}`)], { timeoutMs: 15_000 });
+    const r = parseReplies(c.raw);
+    if (r.malformed !== null || r.actions.length !== 1 || r.actions[0] !== good.expect) {
+      fail(`after ${where}: a well-behaved client got ${show(r.actions)} ${r.malformed ?? ''} (timedOut=${c.timedOut}, error=${c.error})`);
+    }
+  };
+  const oneCase = async (rng: Prng) => {
+    const kind = rng.pick(['garbage', 'unread', 'reset', 'burst'] as const);
+    const where = `case FUZZ_CASE=${hex(rng.seed)} (run FUZZ_SEED=${hex(SEED)}) ${kind}`;
+    if (kind === 'garbage') {
+      // random bytes, after 0-2 real requests: what comes back is exactly the model's replies, then a close
+      const before = Array.from({ length: rng.int(3) }, (_, i) => identityRequest(rng.pick(IDENTITIES), `g${i}`)).join('');
+      const stream = before + garbage(rng, rng.pick([16, 300, 5000, 70_000]));
+      const want = oracleParse(stream, limits);
+      const conv = await converse(port, split(stream, rng), { timeoutMs: 20_000 });
+      const r = parseReplies(conv.raw);
+      if (conv.timedOut) fail(`${where}: no close within 20 s after the client half-closed (${stream.length} bytes)`);
+      else if (r.malformed !== null) fail(`${where}: malformed reply: ${r.malformed}`);
+      else if (r.actions.length !== want.requests.length) fail(`${where}: ${r.actions.length} replies for the model's ${want.requests.length} requests (error=${want.error})`);
+    } else if (kind === 'unread') {
+      // streams requests (some 64 KB) and never reads an answer, then vanishes (FIN or RST)
+      const s = await connectRaw(port);
+      if (s === null) return fail(`${where}: could not connect`);
+      s.on('error', () => {});
+      s.pause();
+      const pad = rng.chance(0.5) ? Array.from({ length: 8 }, (_, i) => `pad${i}=${'x'.repeat(7900)}`).join('\n') : '';
+      const until = Date.now() + rng.range(20, 400);
+      let i = 0;
+      while (Date.now() < until && !s.destroyed) {
+        const req = identityRequest(rng.pick(IDENTITIES), `u${i++}`);
+        const ok = s.write(pad ? req.replace('\n', `\n${pad}\n`) : req);
+        if (!ok) await new Promise<void>((r) => { const tm = setTimeout(r, until - Date.now()); s.once('drain', () => { clearTimeout(tm); r(); }); });
+      }
+      if (rng.chance(0.5)) s.resetAndDestroy();
+      else s.destroy();
+    } else if (kind === 'reset') {
+      // complete requests, then part of one, then a reset: while a decision may be running
+      const reqs = Array.from({ length: rng.range(1, 4) }, (_, k) => identityRequest(rng.pick(IDENTITIES), `r${k}`));
+      const last = identityRequest(rng.pick(IDENTITIES), 'rlast');
+      const stream = reqs.join('') + last.slice(0, rng.int(last.length));
+      const s = await connectRaw(port);
+      if (s === null) return fail(`${where}: could not connect`);
+      s.on('error', () => {});
+      s.write(stream);
+      await new Promise((r) => setTimeout(r, rng.int(30)));
+      s.resetAndDestroy();
+    } else {
+      // a burst of connections at once, each one real request: every one answered exactly
+      const n = rng.range(20, 150);
+      const ids = Array.from({ length: n }, () => rng.pick(IDENTITIES));
+      const convs = await Promise.all(ids.map((id, k) => converse(port, [identityRequest(id, `b${k}`)], { timeoutMs: 20_000 })));
+      for (let k = 0; k < n; k++) {
+        const r = parseReplies(convs[k]!.raw);
+        if (r.malformed !== null || r.actions.length !== 1 || r.actions[0] !== ids[k]!.expect) {
+          fail(`${where}: connection ${k} of ${n} (${ids[k]!.name}) got ${show(r.actions)} ${r.malformed ?? ''} (timedOut=${convs[k]!.timedOut})`);
+          break;
+        }
+      }
+    }
+    done[kind]++;
+    await probe(where);
+  };
+  for (const rng of cases(SECONDS * 1000 * BUDGET.clients)) {
+    if (failures.count >= MAX_FAILURES || !d.running) break;
+    await oneCase(rng);
+  }
+  const peakMb = d.memory().peakMb;
+  t.ok(d.running, `the daemon is still running (exit ${d.exitCode} ${d.exitSignal ?? ''} ${d.stderr.slice(0, 500)})`);
+  t.same(d.errors().map((l) => `${l.code} ${l.msg}`), [], 'no error-level log line');
+  t.ok(peakMb < PEAK_RSS_LIMIT_MB, `peak RSS ${peakMb.toFixed(1)} MB < ${PEAK_RSS_LIMIT_MB} MB`);
+  t.ok(probes > 0, `${probes} well-behaved probes after the cases`);
+  t.equal(failures.count, 0, 'every case behaved, and a well-behaved client was answered exactly after each');
+  t.comment(`hostile clients: ${JSON.stringify(done)}, ${probes} probes, peak RSS ${peakMb.toFixed(1)} MB`);
 });
 
 t.test('config loader: mutated YAML gives a valid config or coded errors, never an exception', async (t) => {
