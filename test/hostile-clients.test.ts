@@ -63,7 +63,7 @@ function gatedDecider(): Decider & { calls: number; release(): void } {
     calls: 0,
     decide(req: PolicyRequest): Promise<Decision> {
       d.calls++;
-      const dec: Decision = { action: { verb: 'WARN', text: `seen ${req.recipient}` }, fired: [], findings: [], summary: '' };
+      const dec: Decision = { action: { verb: 'WARN', text: `seen ${req.recipient}` }, fired: [], findings: [] };
       if (open) return Promise.resolve(dec);
       return new Promise((r) => waiting.push(() => r(dec)));
     },

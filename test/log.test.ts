@@ -147,7 +147,6 @@ t.test('decision line: the hand-built line is byte-equal to what pino writes for
       action: { verb: 'DUNNO' },
       fired: rnd(2) === 0 ? [] : rnd(2) === 0 ? [value()] : [value(), value(), value()],
       findings,
-      summary: '',
       ...(rnd(2) === 0 ? { note: value() } : {}),
       ...(rnd(3) === 0 ? { wouldBe: { verb: 'REPLY' as const, code: '550 5.7.1', text: value() } } : {}),
       ...(rnd(2) === 0 ? { score: [0, 1.5, -2, 1e21, NaN, Infinity][rnd(6)]! } : {}),

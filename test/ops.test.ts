@@ -21,7 +21,7 @@ import { memoryLogger } from './helpers/log.js';
 import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
 import { version } from '../src/cli/version.js';
 
-const NO_DECISION: Decision = { action: { verb: 'DUNNO' }, fired: [], findings: [], summary: '' };
+const NO_DECISION: Decision = { action: { verb: 'DUNNO' }, fired: [], findings: [] };
 
 /** a request the default config answers DUNNO: HELO, PTR, FCrDNS and sender MX all fine */
 const GOOD = { protocol_state: 'RCPT', client_address: '203.0.113.5', client_name: 'mail.example.net', reverse_client_name: 'mail.example.net', helo_name: 'mail.example.net', sender: 'a@example.net', recipient: 'b@example.org' };

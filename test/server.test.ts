@@ -31,7 +31,7 @@ function config(yaml: string): Config {
 function echoDecider(delayMs = 0): Decider {
   return {
     decide(req: PolicyRequest): Decision | Promise<Decision> {
-      const d: Decision = { action: { verb: 'WARN', text: `seen ${req.recipient}` }, fired: [], findings: [], summary: '' };
+      const d: Decision = { action: { verb: 'WARN', text: `seen ${req.recipient}` }, fired: [], findings: [] };
       return delayMs > 0 ? new Promise((r) => setTimeout(() => r(d), delayMs)) : d;
     },
   };
@@ -107,7 +107,7 @@ t.test('pipelined requests on one connection are answered in order, even when de
     decide(req) {
       // later requests finish first if the server did not serialise them
       const delay = 20 - (n++ % 20);
-      return new Promise((r) => setTimeout(() => r({ action: { verb: 'WARN', text: req.recipient }, fired: [], findings: [], summary: '' }), delay));
+      return new Promise((r) => setTimeout(() => r({ action: { verb: 'WARN', text: req.recipient }, fired: [], findings: [] }), delay));
     },
   };
   const d = await startDaemon({ config: config('listen: [inet:127.0.0.1:0]'), log, decider });

@@ -14,8 +14,9 @@
  *   no blocking answer + header.enabled + judged + first RCPT/DATA of the instance -> PREPEND header
  *   mode: warn (dry run) -> a blocking answer becomes "WARN dry-run: would answer ..."
  *
- * Hot path: no array is allocated unless something fails; the findings list
- * and the summary are built in one pass.
+ * Hot path: no array is allocated unless something fails, except the
+ * findings list (the log line's `found`); its "id=result" summary is not built
+ * here but on demand (types.ts summaryOf).
  *
  * What can go wrong: nothing throws for findings of the documented shape
  * (run-checks.ts makes sure of that); the caller turns any throw into
@@ -171,17 +172,8 @@ export function combine(s: EngineSetup, j: Judgement, limitFindings: readonly Fi
   // Every finding, in registry order, then the limits (log line, explanation).
   const active = j.active;
   const findings = active.length + limitFindings.length === 0 ? EMPTY : new Array<Finding>(active.length + limitFindings.length);
-  let summary = '';
-  for (let k = 0; k < active.length; k++) {
-    const f = j.results[active[k]!]!;
-    (findings as Finding[])[k] = f;
-    summary += k === 0 ? `${f.check}=${f.result}` : ` ${f.check}=${f.result}`;
-  }
-  for (let k = 0; k < limitFindings.length; k++) {
-    const f = limitFindings[k]!;
-    (findings as Finding[])[active.length + k] = f;
-    summary += summary === '' ? `${f.check}=${f.result}` : ` ${f.check}=${f.result}`;
-  }
+  for (let k = 0; k < active.length; k++) (findings as Finding[])[k] = j.results[active[k]!]!;
+  for (let k = 0; k < limitFindings.length; k++) (findings as Finding[])[active.length + k] = limitFindings[k]!;
 
   const win = t.best;
   const severity = win === null ? 0 : win.severity;
@@ -236,7 +228,7 @@ export function combine(s: EngineSetup, j: Judgement, limitFindings: readonly Fi
     tr.sum = t.sum;
   }
 
-  const d: { -readonly [K in keyof Decision]: Decision[K] } = { action, fired, findings, summary };
+  const d: { -readonly [K in keyof Decision]: Decision[K] } = { action, fired, findings };
   if (action !== enforce) d.wouldBe = enforce;
   if (notes !== null) d.note = notes.join('; ');
   const score = s.scoring.enabled || t.sum !== 0 ? t.sum : undefined;

@@ -7,7 +7,7 @@
 import { DUNNO } from '../protocol/action.js';
 import type { Decider, Decision } from './types.js';
 
-const DECISION: Decision = Object.freeze({ action: DUNNO, fired: [], findings: [], summary: '' });
+const DECISION: Decision = Object.freeze({ action: DUNNO, fired: [], findings: [] });
 
 export const dunnoDecider: Decider = {
   decide: () => DECISION,

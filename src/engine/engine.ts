@@ -82,7 +82,6 @@ function internalError(s: EngineSetup, err: unknown): Decision {
     action,
     fired: EMPTY,
     findings: EMPTY,
-    summary: '',
     note: 'internal error [PI_INTERNAL]',
     ...(action !== enforce ? { wouldBe: enforce } : {}),
   };

@@ -51,7 +51,7 @@ export const NOT_JUDGED_AGAIN = 'judged before DATA: its answers stand';
 export const NOT_JUDGED_UNSEEN = 'first seen after DATA (Postfix permitted it earlier): identity not judged (judge_after_data: false)';
 
 function unknownState(state: string): Decision {
-  return { action: DUNNO, fired: EMPTY, findings: EMPTY, summary: '', note: `unknown protocol_state ${JSON.stringify(sanitizeText(state).slice(0, 40))}` };
+  return { action: DUNNO, fired: EMPTY, findings: EMPTY, note: `unknown protocol_state ${JSON.stringify(sanitizeText(state).slice(0, 40))}` };
 }
 
 export function evaluate(s: EngineSetup, req: PolicyRequest, conn: ConnState, trace: Trace | null): Decision | Promise<Decision> {
@@ -117,7 +117,7 @@ async function evaluateAsync(s: EngineSetup, j: Judgement, p: Pending): Promise<
   if (p.missing !== null) {
     await runChecks(s, {
       req: j.req, id: j.id, now: p.now, indexes: p.missing, results: j.results,
-      ctxMemo: j.memo !== null ? j.memo.ctxMemo : new Map(), fresh: j.trace !== null ? j.trace.fresh : null,
+      ctxMemo: j.memo !== null ? (j.memo.ctxMemo ??= new Map()) : new Map(), fresh: j.trace !== null ? j.trace.fresh : null,
     });
     if (p.cacheKey !== null) s.cache!.put(p.cacheKey, p.now, j.results, p.missing);
   }

@@ -24,7 +24,7 @@
 import { actionText } from '../protocol/action.js';
 import type { PolicyRequest } from '../protocol/request.js';
 import type { CheckAction, CheckResult, Finding } from '../checks/types.js';
-import type { Decision } from './types.js';
+import { summaryOf, type Decision } from './types.js';
 import { formatScore } from './message.js';
 import { BLOCKING, SEVERITY, type CompiledAction } from './actions.js';
 import type { SettingsTable } from './overrides.js';
@@ -175,7 +175,7 @@ export function buildExplanation(s: EngineSetup, d: Decision, req: PolicyRequest
     scoring: { reject_at: sc.rejectAt, defer_at: sc.deferAt },
     fired: d.fired,
     note: d.note ?? null,
-    summary: d.summary,
+    summary: summaryOf(d),
     rows,
   };
 }

@@ -26,8 +26,12 @@ export interface InstanceMemo {
   sender: string;
   /** findings by registry index (tempfails included: the message is judged once) */
   results: (Finding | undefined)[];
-  /** CheckContext.memo shared by all runs of this instance */
-  ctxMemo: Map<string, Promise<unknown>>;
+  /**
+   * CheckContext.memo shared by all runs of this instance; null until checks
+   * run (a warm request answered from the identity cache never needs one, and
+   * a Map per new instance was allocation on every such request)
+   */
+  ctxMemo: Map<string, Promise<unknown>> | null;
   /** identity was judged at CONNECT..RCPT for this instance (DATA/END-OF-MESSAGE do not judge it again) */
   judged: boolean;
   /** the result header was answered for this instance */
@@ -45,7 +49,7 @@ export function instanceMemo(conn: ConnState, req: PolicyRequest, owner: object,
       helo: req.helo_name,
       sender: req.sender,
       results: new Array<Finding | undefined>(slots),
-      ctxMemo: new Map(),
+      ctxMemo: null,
       judged: false,
       stamped: false,
     };
@@ -60,7 +64,7 @@ export function instanceMemo(conn: ConnState, req: PolicyRequest, owner: object,
     m.helo = req.helo_name;
     m.sender = req.sender;
     m.results = new Array<Finding | undefined>(slots);
-    m.ctxMemo = new Map();
+    m.ctxMemo = null;
     m.judged = false;
     m.stamped = false;
   }

@@ -22,7 +22,7 @@
 import { Session, type ServerContext } from './session.js';
 import { openListeners, systemdFds, type ListenerSet, type ConnectionPolicy } from './listeners.js';
 import type { Config } from '../config/types.js';
-import type { Decider, Decision, ConnState } from '../engine/types.js';
+import { summaryOf, type Decider, type Decision, type ConnState } from '../engine/types.js';
 import type { PolicyRequest } from '../protocol/request.js';
 import type { PolicyAction } from '../protocol/action.js';
 import { lineWriter, type Logger } from '../log/logger.js';
@@ -95,7 +95,7 @@ export function serverContext(cfg: Config, decider: Decider, lg: Logger, counter
         if (raw !== null) raw.write(decisionLine(req, d, action, micros, Date.now(), raw.escape));
         else lg.info(decisionFields(req, d, action, micros), 'decision');
         if (lg.isLevelEnabled('debug')) {
-          lg.debug({ instance: req.instance, peer: conn.peer, checks: d.summary, why: d.findings.map((f) => `${f.check}=${f.result}: ${f.reason}`) }, 'decision checks');
+          lg.debug({ instance: req.instance, peer: conn.peer, checks: summaryOf(d), why: d.findings.map((f) => `${f.check}=${f.result}: ${f.reason}`) }, 'decision checks');
         }
       }
       hooks.onDecision?.(req, d, sent, micros);

@@ -67,7 +67,7 @@ export interface ServerContext {
 
 const FALLBACK: PolicyAction = { verb: 'DEFER_IF_PERMIT', text: '4.3.0 policy service temporarily unable to decide' };
 const UNKNOWN_STATE_DECISION = (state: string): Decision => ({
-  action: DUNNO, fired: [], findings: [], summary: '', note: `unknown protocol_state ${JSON.stringify(state)}`,
+  action: DUNNO, fired: [], findings: [], note: `unknown protocol_state ${JSON.stringify(state)}`,
 });
 
 export class Session {
@@ -198,7 +198,7 @@ export class Session {
 
   private failed(ctx: ServerContext, e: unknown): Decision {
     ctx.log.error({ code: 'PI_SERVER_DECIDE_FAILED', peer: this.conn.peer, err: e }, 'decider failed; answering a temporary failure');
-    return { action: FALLBACK, fired: [], findings: [], summary: '', note: 'internal error' };
+    return { action: FALLBACK, fired: [], findings: [], note: 'internal error' };
   }
 
   private answer(ctx: ServerContext, req: PolicyRequest, d: Decision, t0: bigint): void {
