@@ -171,23 +171,68 @@ export function fileTemplates(text) {
 }
 
 // ---- cold identities: every request a client nobody has seen ----------------
-// Client 2001:db8:c01d::<n> (PTR h<n>.cold.example, AAAA back to it), HELO =
-// the PTR name, sender u@d<n>.cold.example (MX mx.d<n>.cold.example, AAAA
-// 2001:db8:c01e::<n>). Every fourth client has no PTR (a bad identity that
-// costs fewer lookups). lib/zone.mjs synthesises these answers.
+// Client 2001:db8:c01d::<n>, its own sender domain <company>.example with an
+// MX (mx.<company>.example, AAAA 2001:db8:c01e::<n>) and SPF naming the
+// clients' network, and a PTR name such as a company's mail server has:
+// <host>.<company>.example (AAAA back to the client), HELO = the PTR name.
+// <company> spells n in consonant-vowel syllables ("kobati"): unique per
+// identity, a registered domain of its own (as never-seen senders are: one DNS
+// zone each, not one shared zone), and nothing in it repeats the client
+// address's digits (a name like h1a2b3.cold.example made rdns_generic see a
+// per-subscriber id: the bench's fault, not the daemon's). <host> rotates
+// through names real outbound servers carry, some with a mail word
+// (rdns_generic exempts those) and some without (post, gw, out: the heuristic
+// itself must find nothing generic). Every fourth client has no PTR (a bad
+// identity that costs fewer lookups). lib/zone.mjs synthesises these answers.
 export const COLD_CLIENT_PREFIX = '2001:db8:c01d::';
 export const COLD_MX_PREFIX = '2001:db8:c01e::';
 export const coldHasPtr = (n) => n % 4 !== 3;
+const CONSONANTS = 'bdfgklmnprstvz';
+const VOWELS = 'aeiou';
+const SYLLABLES = CONSONANTS.length * VOWELS.length; // 70
+/** at least three syllables: n + 70^2 */
+const COMPANY_BASE = SYLLABLES * SYLLABLES;
+export const COLD_HOSTS = ['mail', 'smtp', 'post', 'mx1', 'out', 'mta', 'gw', 'relay'];
+
+/** The company label of cold identity n (n < 2^32): consonant-vowel syllables, least significant first. */
+export function coldCompany(n) {
+  let x = n + COMPANY_BASE;
+  let s = '';
+  while (x > 0) {
+    const k = x % SYLLABLES;
+    s += CONSONANTS[Math.floor(k / VOWELS.length)] + VOWELS[k % VOWELS.length];
+    x = Math.floor(x / SYLLABLES);
+  }
+  return s;
+}
+/** n of a company label, or -1 when the label is not one coldCompany() makes. */
+export function coldNumber(label) {
+  if (label.length < 6 || label.length % 2 !== 0) return -1;
+  let x = 0;
+  for (let i = label.length - 2; i >= 0; i -= 2) {
+    const c = CONSONANTS.indexOf(label[i]);
+    const v = VOWELS.indexOf(label[i + 1]);
+    if (c < 0 || v < 0) return -1;
+    x = x * SYLLABLES + c * VOWELS.length + v;
+  }
+  const n = x - COMPANY_BASE;
+  return n >= 0 && n < 2 ** 32 && coldCompany(n) === label ? n : -1;
+}
+/** The PTR (and HELO) name of cold identity n. */
+export const coldHostName = (n) => `${COLD_HOSTS[(n >>> 2) % COLD_HOSTS.length]}.${coldCompany(n)}.example`;
+/** An address of a cold prefix for identity n. */
+export const coldAddress = (prefix, n) => prefix + (n >>> 16 ? `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}` : n.toString(16));
 
 /** Request text for cold identity n (n < 2^32), instance/port unique per n. */
 export function coldRequest(n) {
   const h = n.toString(16);
+  const host = coldHostName(n);
   const a = {
     request: 'smtpd_access_policy', protocol_state: 'RCPT', protocol_name: 'ESMTP',
-    client_address: COLD_CLIENT_PREFIX + (n >>> 16 ? `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}` : h),
-    client_name: coldHasPtr(n) ? `h${h}.cold.example` : 'unknown', client_port: String(1024 + (n % 60000)),
-    reverse_client_name: coldHasPtr(n) ? `h${h}.cold.example` : 'unknown', server_address: '192.0.2.25', server_port: '25',
-    helo_name: `h${h}.cold.example`, sender: `u@d${h}.cold.example`, recipient: 'bob@example.com', recipient_count: '0',
+    client_address: coldAddress(COLD_CLIENT_PREFIX, n),
+    client_name: coldHasPtr(n) ? host : 'unknown', client_port: String(1024 + (n % 60000)),
+    reverse_client_name: coldHasPtr(n) ? host : 'unknown', server_address: '192.0.2.25', server_port: '25',
+    helo_name: host, sender: `u@${coldCompany(n)}.example`, recipient: 'bob@example.com', recipient_count: '0',
     queue_id: '', instance: `c01d.${h}.0`, size: '0', etrn_domain: '', stress: '', sasl_method: '', sasl_username: '',
     sasl_sender: '', ccert_subject: '', ccert_issuer: '', ccert_fingerprint: '', ccert_pubkey_fingerprint: '',
     encryption_protocol: '', encryption_cipher: '', encryption_keysize: '0', policy_context: '',

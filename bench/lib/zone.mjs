@@ -6,13 +6,14 @@
 // directions, like dnsmasq's synth-domain), a PTR without an address, a null
 // MX, SPF records of the good senders' domains, and the local DNSBL/RHSBL
 // entries. Plus the synthetic cold-cache world of
-// lib/mix.mjs (2001:db8:c01d::/48 clients, *.cold.example names).
+// lib/mix.mjs (2001:db8:c01d::/48 clients; <host>.<company>.example names,
+// a registered domain per identity).
 //
 // Semantics as dnsmasq with `local=/#/`: a name we do not know is NXDOMAIN;
 // a known name without the asked type is NODATA. TTL 300 s, negative 60 s.
 //
 // What can go wrong: nothing; unknown input is NXDOMAIN.
-import { coldHasPtr, COLD_CLIENT_PREFIX, COLD_MX_PREFIX } from './mix.mjs';
+import { coldHasPtr, coldHostName, coldNumber, coldAddress, COLD_HOSTS, COLD_CLIENT_PREFIX, COLD_MX_PREFIX } from './mix.mjs';
 
 export const TTL = 300;
 export const NEG_TTL = 60;
@@ -96,26 +97,28 @@ function expand6(addr) {
 
 // ---- the synthetic cold world ----------------------------------------------
 const COLD_CLIENT_NIBBLES = expand6(COLD_CLIENT_PREFIX).slice(0, 12); // 2001:0db8:c01d
-const COLD_MX_ADDR = (n) => COLD_MX_PREFIX + (n >>> 16 ? `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}` : n.toString(16));
-const COLD_CLIENT_ADDR = (n) => COLD_CLIENT_PREFIX + (n >>> 16 ? `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}` : n.toString(16));
-const COLD_NAME = /^(h|mx\.d|d)([0-9a-f]{1,8})\.cold\.example$/;
 const COLD_SPF = `v=spf1 ip6:${COLD_CLIENT_PREFIX}/48 -all`;
+const COLD_HOST_SET = new Set(COLD_HOSTS);
 
+/** Answers for a name or reverse name of the cold world, or null (NXDOMAIN). */
 function coldLookup(name) {
   if (name.endsWith('.ip6.arpa')) {
     const nib = name.slice(0, -'.ip6.arpa'.length).split('.').reverse().join('');
     if (nib.length !== 32 || !nib.startsWith(COLD_CLIENT_NIBBLES)) return null;
     const n = parseInt(nib.slice(24), 16);
     if (!coldHasPtr(n)) return null;
-    return { PTR: [`h${n.toString(16)}.cold.example`] };
+    return { PTR: [coldHostName(n)] };
   }
-  const m = COLD_NAME.exec(name);
-  if (!m) return null;
-  const n = parseInt(m[2], 16);
-  if (m[1] === 'h') return { AAAA: [COLD_CLIENT_ADDR(n)] };
-  // the sender domain: its MX, and SPF naming the cold clients' network (so a good identity passes SPF)
-  if (m[1] === 'd') return { MX: [{ preference: 10, exchange: `mx.d${m[2]}.cold.example` }], TXT: [COLD_SPF] };
-  return { AAAA: [COLD_MX_ADDR(n)] };
+  // <company>.example (the sender domain), mx.<company>.example, <host>.<company>.example
+  const labels = name.split('.');
+  if (labels.length < 2 || labels.length > 3 || labels[labels.length - 1] !== 'example') return null;
+  const n = coldNumber(labels[labels.length - 2]);
+  if (n < 0) return null;
+  if (labels.length === 2) return { MX: [{ preference: 10, exchange: `mx.${labels[0]}.example` }], TXT: [COLD_SPF] };
+  if (labels[0] === 'mx') return { AAAA: [coldAddress(COLD_MX_PREFIX, n)] };
+  // only the host name the client's PTR names exists (the other prefixes: NXDOMAIN, as in a real zone)
+  if (COLD_HOST_SET.has(labels[0]) && name === coldHostName(n)) return { AAAA: [coldAddress(COLD_CLIENT_PREFIX, n)] };
+  return null;
 }
 
 /**
@@ -124,7 +127,7 @@ function coldLookup(name) {
  */
 export function lookup(qname, qtype) {
   const name = qname.toLowerCase().replace(/\.$/, '');
-  const e = zone.get(name) ?? (name.endsWith('.cold.example') || name.endsWith('.ip6.arpa') ? coldLookup(name) : null);
+  const e = zone.get(name) ?? (name.endsWith('.example') || name.endsWith('.ip6.arpa') ? coldLookup(name) : null);
   if (!e) return { rcode: 'NXDOMAIN', answers: [] };
   const answers = [];
   for (const data of e[qtype] ?? []) {
