@@ -255,6 +255,52 @@ t.test('a late answer after the hard timer still fills the cache (fake node:dns 
   t.equal(r.stats.queries, 1);
 });
 
+t.test('c-ares gives up early (its adaptive timeout): asked again while timeout x tries lasts (fake node:dns Resolver)', async (t) => {
+  // c-ares 1.22+ times a try out after 5 x the server's average latency (at least
+  // 250 ms), not after dns.timeout: an ETIMEOUT long before our hard timer.
+  let calls = 0;
+  const etimeout = () => Object.assign(new Error('queryA ETIMEOUT'), { code: 'ETIMEOUT' });
+  const fake = {
+    resolve4: () => {
+      calls++;
+      return calls === 1 ? sleep(20).then(() => Promise.reject(etimeout())) : Promise.resolve([{ address: '192.0.2.78', ttl: 60 }]);
+    },
+    cancel: () => {},
+    getServers: () => ['fake'],
+  } as unknown as InstanceType<typeof dnsPromises.Resolver>;
+  const r = new CachingResolver(cfg('127.0.0.1:1', { timeout: 200, tries: 2 }), { resolver: fake });
+  t.teardown(() => r.close());
+  t.same(await r.a('slow.example'), { status: 'ok', records: ['192.0.2.78'], reason: 'NOERROR' }, 'the second c-ares call answers');
+  t.equal(calls, 2);
+  t.equal(r.stats.resent, 1);
+  t.equal(r.stats.queries, 2, 'both c-ares calls are wire queries');
+  t.equal(r.stats.timeouts, 0);
+  t.equal(r.inflight, 0, 'one slot, released once');
+});
+
+t.test('c-ares keeps giving up early: TIMEOUT once less than dns.timeout of timeout x tries is left', async (t) => {
+  let calls = 0;
+  const fake = {
+    resolve4: () => {
+      calls++;
+      return sleep(60).then(() => Promise.reject(Object.assign(new Error('queryA ETIMEOUT'), { code: 'ETIMEOUT' })));
+    },
+    cancel: () => {},
+    getServers: () => ['fake'],
+  } as unknown as InstanceType<typeof dnsPromises.Resolver>;
+  // hard timer 400 ms; asked again while at least 200 ms of it is left: calls end at ~60, 120, 180, 240 ms
+  const r = new CachingResolver(cfg('127.0.0.1:1', { timeout: 200, tries: 2 }), { resolver: fake });
+  t.teardown(() => r.close());
+  const t0 = Date.now();
+  const a = await r.a('dead.example');
+  const took = Date.now() - t0;
+  t.same([a.status, a.reason], ['tempfail', 'TIMEOUT']);
+  t.ok(calls >= 2 && calls <= 5, `bounded re-sends (${calls} calls)`);
+  t.equal(r.stats.resent, calls - 1);
+  t.ok(took < 400, `ends when c-ares gives up with too little budget left (${took} ms), not later`);
+  t.equal(r.inflight, 0);
+});
+
 t.test('request deadline: pending lookups settle DEADLINE, the shared query still fills the cache', async (t) => {
   const s = await withServer(t);
   s.setBehaviour('mail.example.net', { mode: 'answer', delayMs: 400 });

@@ -68,6 +68,7 @@ const DNS_COUNTERS: ReadonlyArray<readonly [keyof DnsStats, string, string]> = [
   ['truncatedAnswers', 'dns_truncated_answers_total', 'DNS answers with more than 32 distinct records (the rest dropped, counted in reasons)'],
   ['zoneWaits', 'dns_zone_waits_total', 'DNS queries that waited because their zone had dns.max_inflight_per_zone in flight'],
   ['badNames', 'dns_bad_names_total', 'DNS lookups refused before any query: a name over 253 octets'],
+  ['resent', 'dns_resent_total', 'DNS queries asked again because the resolver library gave up before dns.timeout x dns.tries'],
 ];
 
 /**
