@@ -6,7 +6,10 @@
 //
 //   npm run bench:hostile                     every attack, 20 s each (~2 min)
 //   node bench/hostile.mjs [--seconds 20] [--attacks mxflood,slowzone,pipeline,idle]
-//        [--cli PATH] [--out DIR] [--slow-ms 3000] [--idle 2000]
+//        [--cli PATH] [--out DIR] [--slow-ms 3000] [--idle 2000] [--metrics]
+//   --metrics: also turn on the daemon's metrics endpoint and sample its cache sizes
+//              and V8 heap every second (a diagnosis of where RSS goes; off by default,
+//              so the daemon runs on its defaults)
 //
 // Attacks (a fresh daemon for each):
 //   mxflood   4 connections, as fast as answers come: sender x@mxflood.attack.example
@@ -59,6 +62,7 @@ const SECONDS = Math.min(Number(value('--seconds') ?? 20), 60);
 const ATTACKS = (value('--attacks') ?? 'mxflood,slowzone,pipeline,idle').split(',').filter(Boolean);
 const SLOW_MS = Number(value('--slow-ms') ?? 3000);
 const IDLE = Number(value('--idle') ?? 2000);
+const METRICS = argv.includes('--metrics');
 const CLI = value('--cli') ? path.resolve(value('--cli')) : path.join(ROOT, 'dist', 'cli.js');
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const OUT = path.resolve(value('--out') ?? `/tmp/policyd-identity-bench/hostile-${stamp}`);
@@ -264,6 +268,7 @@ function writeConfig(name) {
     '  level: info',
     `  destination: ${logFile}`,
     LAB_IDENTITY_YAML,
+    ...(METRICS ? ["metrics: { listen: '127.0.0.1:0' }"] : []),
   ].join('\n'));
   fs.rmSync(logFile, { force: true });
   return { config: file, logFile };
@@ -280,6 +285,26 @@ function scanLog(file) {
     if (m) codes[m[1]] = (codes[m[1]] ?? 0) + 1;
   }
   return { decisions, codes };
+}
+
+/** --metrics: the daemon's cache sizes and V8 heap now (MiB, entries) */
+const GAUGES = { dns_cache_bytes: 'policyd_identity_dns_cache_bytes', dns_cache_entries: 'policyd_identity_dns_cache_entries',
+  identity_cache_bytes: 'policyd_identity_identity_cache_bytes', identity_cache_entries: 'policyd_identity_identity_cache_entries',
+  dns_inflight: 'policyd_identity_dns_inflight', dns_queued: 'policyd_identity_dns_queued',
+  heap_used: 'nodejs_heap_size_used_bytes', heap_total: 'nodejs_heap_size_total_bytes', external: 'nodejs_external_memory_bytes' };
+async function sampleGauges(url) {
+  try {
+    const body = await (await fetch(url, { signal: AbortSignal.timeout(5000) })).text();
+    const out = {};
+    for (const [k, name] of Object.entries(GAUGES)) {
+      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(body);
+      const v = m ? Number(m[1]) : null;
+      out[k] = v === null ? null : k.endsWith('bytes') || k.startsWith('heap') || k === 'external' ? +(v / 2 ** 20).toFixed(1) : v;
+    }
+    return out;
+  } catch (e) {
+    return { error: String(e.message ?? e) };
+  }
 }
 
 const alive = (pid) => { try { return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } };
@@ -305,10 +330,20 @@ async function runAttack(name, dns) {
   const honest = honestLoop(d.port, name.slice(0, 2));
   const attack = await ATTACK[name](d.port);
   const rss = [];
+  const gauges = [];
+  let metricsUrl = null;
+  if (METRICS) {
+    for (let i = 0; i < 30 && !metricsUrl; i++) {
+      metricsUrl = /"msg":"metrics endpoint listening"[^\n]*"metrics":"([^"]+)"|"metrics":"([^"]+)"[^\n]*"msg":"metrics endpoint listening"/.exec(fs.readFileSync(cfg.logFile, 'utf8'));
+      metricsUrl = metricsUrl ? (metricsUrl[1] ?? metricsUrl[2]) : null;
+      if (!metricsUrl) await sleep(100);
+    }
+  }
   let maxPendingSlow = 0;
   while (Date.now() - t0 < SECONDS * 1000) {
     await sleep(1000);
     rss.push(treeMem(d.pid).rss_mib);
+    if (metricsUrl) gauges.push(await sampleGauges(metricsUrl));
     maxPendingSlow = Math.max(maxPendingSlow, (await dns.stats()).pendingSlow);
   }
   const attackSummary = await attack.stop();
@@ -336,6 +371,7 @@ async function runAttack(name, dns) {
   const rec = {
     attack: name, seconds: +wall.toFixed(1), stayed_up: stayedUp, first_answer: first.action, last_answer: last.action,
     rss_start_mib: rssStart, peak_rss_mib: mem.hwm_mib, rss_end_mib: mem.rss_mib, rss_series_mib: rss,
+    ...(METRICS ? { gauges_series: gauges } : {}),
     cpu_s: +cpuS.toFixed(2), cpu_user_s: +(c1.user - c0.user).toFixed(2), cpu_sys_s: +(c1.sys - c0.sys).toFixed(2),
     cores: +(cpuS / wall).toFixed(2), decisions: log.decisions, cpu_us_per_decision: Math.round((cpuS * 1e6) / decisions),
     dns_queries: queries, max_pending_slow: maxPendingSlow,
