@@ -103,7 +103,7 @@ const WRITE = flag('--write') || (FULL && !PARTIAL);
 const CLI = value('--cli') ? path.resolve(value('--cli')) : path.join(ROOT, 'dist', 'cli.js');
 const BASELINE = value('--baseline') ? path.resolve(value('--baseline')) : null;
 if (BASELINE && !fs.existsSync(BASELINE)) { process.stderr.write(`bench: --baseline ${BASELINE} missing\n`); process.exit(2); }
-// --node-args "FLAGS": the daemon's Node flags instead of production's (src/cli.ts NODE_FLAGS); "" for none
+// --node-args "FLAGS": the daemon's Node flags instead of production's (src/cli.ts NODE_FLAGS + the systemd unit's heap limit, lib/procs.mjs); "" for none
 const NODE_ARGS = value('--node-args') !== undefined ? value('--node-args').split(/\s+/).filter(Boolean) : PRODUCTION_NODE_ARGS;
 fs.mkdirSync(OUT, { recursive: true });
 const resultsFile = path.join(OUT, 'results.jsonl');

