@@ -21,7 +21,8 @@
 //                into this report (the peer run takes long; the report says
 //                when it ran)
 //   --semi LIST: the --max-semi-space-size values (MiB) the semispace phase
-//                compares; "default" = no flag (V8's own default)
+//                compares; "default" = no flag (V8's own default); a value may
+//                carry more Node flags after "+", e.g. "4+--single-threaded-gc"
 //
 // Phases (in this order): probe (every identity of the mix on a restarted
 // daemon: its answer, the DNS queries of the first request, and of the same
@@ -411,7 +412,11 @@ async function phaseSustained() {
 async function phaseSemispace(dns) {
   const sem = S.semi;
   say(`semispace: --max-semi-space-size ${sem.values.join(', ')} (MiB; default = no flag), ${sem.reps} rep(s)`);
-  const flagsOf = (v) => [...NODE_ARGS.filter((a) => !a.startsWith('--max-semi-space-size')), ...(v === 'default' ? [] : [`--max-semi-space-size=${v}`])];
+  // "4" -> --max-semi-space-size=4; "default" -> no such flag; "4+--single-threaded-gc" -> both flags
+  const flagsOf = (v) => {
+    const [size, ...more] = v.split('+');
+    return [...NODE_ARGS.filter((a) => !a.startsWith('--max-semi-space-size')), ...(size === 'default' ? [] : [`--max-semi-space-size=${size}`]), ...more];
+  };
   // CPU per request without sockets, per value (the least noisy figure: GC cost shows here)
   await stdioCost(dns, sem.values.map((v) => ({ label: `semi-${v}`, variant: v, cli: CLI, nodeArgs: flagsOf(v) })), S.stdio.n, S.stdio.reps, 'semispace-stdio');
   const sdns = await startDns({ delay: S.sustained.delay });
