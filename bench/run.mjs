@@ -9,7 +9,7 @@
 //                                       Perl peers (root)
 //   node bench/run.mjs [--full] [--write] [--out DIR] [--phases a,b,...]
 //        [--conns 1,8,64,512] [--reps N] [--cli PATH] [--node-args "FLAGS"]
-//        [--sustained-s 60] [--semi "default,2,4,8,16"]
+//        [--sustained-s 60] [--sustained-rate 1000] [--semi "default,2,4,8,16"]
 //   --cli PATH: another build of the daemon's cli.js (to A/B a patch)
 //   --baseline PATH: a second build (e.g. the commit before a change) measured
 //                in the same run as the daemon, interleaved, in the warm and
@@ -17,6 +17,8 @@
 //                --baseline-desc TEXT says what it is in the report
 //   --node-args "FLAGS": the daemon's Node flags (default: production's, src/cli.ts NODE_FLAGS)
 //   --sustained-s N: length of the sustained cold phase (default 60)
+//   --sustained-rate R: its arrival rate, identities/s (default 1000, the issue's load;
+//                a lower rate shows latency and memory below saturation)
 //   --peers-from DIR: put the peer run of an earlier bench run (DIR/extra.json)
 //                into this report (the peer run takes long; the report says
 //                when it ran)
@@ -90,6 +92,7 @@ S.stdio = { n: FULL ? 50_000 : 30_000, reps: FULL ? 5 : 3 };
 if (value('--conns')) S.conns = value('--conns').split(',').map(Number);
 if (value('--reps')) S.reps = S.workerReps = Number(value('--reps'));
 if (value('--sustained-s')) S.sustained.durationS = Number(value('--sustained-s'));
+if (value('--sustained-rate')) S.sustained.rate = Number(value('--sustained-rate'));
 if (value('--semi')) S.semi.values = value('--semi').split(',').map((v) => v.trim()).filter(Boolean);
 const ALL = ['probe', 'warm', 'cold', 'sustained', 'c1000', 'workers', 'stdio', ...(FULL ? ['profile', 'semispace', 'peers'] : [])];
 const PHASES = value('--phases') ? value('--phases').split(',') : ALL;
@@ -98,7 +101,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const OUT = path.resolve(value('--out') ?? `/tmp/policyd-identity-bench/${stamp}`);
 // bench/RESULTS.md: a complete --full run (every phase) or an explicit --write; a
 // partial run (--phases, --conns, --reps, --cli) never replaces it by accident
-const PARTIAL = ['--phases', '--conns', '--reps', '--cli', '--node-args', '--sustained-s', '--semi'].some((o) => argv.includes(o));
+const PARTIAL = ['--phases', '--conns', '--reps', '--cli', '--node-args', '--sustained-s', '--sustained-rate', '--semi'].some((o) => argv.includes(o));
 const WRITE = flag('--write') || (FULL && !PARTIAL);
 // --cli PATH: measure another build of the daemon (A/B of a patch); the report names it
 const CLI = value('--cli') ? path.resolve(value('--cli')) : path.join(ROOT, 'dist', 'cli.js');
