@@ -10,6 +10,16 @@
  * cap, no reading while its request is decided (one request at a time), and
  * read backpressure when the client does not read its answers.
  *
+ * Idle timeout: not a per-socket sock.setTimeout (Node re-arms that timer on
+ * every read and every write: timer-list work on each request of the warm
+ * path), but ONE unref'd sweep every SWEEP_MS (1 s) over all connections,
+ * using the lastActive stamp that eviction uses too. Reads and writes stamp
+ * lastActive with a coarse clock the sweep advances (a property store, no
+ * Date.now() per data event). A connection is closed once it has had no I/O
+ * for idle_timeout: between idle_timeout and idle_timeout + 2 s (never
+ * early; later still if the event loop is blocked). The sweep runs only
+ * while some connection is open.
+ *
  * What can go wrong: listen errors reject `openListeners` with
  * PI_SERVER_LISTEN_FAILED (the caller exits non-zero); a stale socket file is
  * removed only if it is a socket; per-connection errors are logged at info
@@ -26,8 +36,56 @@ import type { Logger } from '../log/logger.js';
 export interface SessionEntry {
   session: Session;
   socket: net.Socket;
-  /** Date.now() of the last bytes received */
+  /** coarse clock (see `clock`) at the last bytes received or sent */
   lastActive: number;
+  /** idle_timeout in force when the connection was opened (as setTimeout had it) */
+  idleMs: number;
+  /** log of its listener set (the current one after a reload) */
+  log: () => Logger;
+}
+
+/** Period of the idle sweep; also the resolution of lastActive. */
+export const SWEEP_MS = 1000;
+
+// Coarse clock for lastActive: Date.now() as of the last sweep (or the last
+// connection opened). Up to SWEEP_MS (+ event-loop lag) behind, never ahead,
+// so an age computed from it over-states the idle time by < SWEEP_MS + lag;
+// the sweep allows SWEEP_MS for that and never closes early. Why not
+// Date.now() per data event: a call into the runtime per read and per write
+// (issue 11 §4, CPU per warm request); eviction only needs the order.
+let clock = Date.now();
+/** every open connection of every listener set, for the one shared sweep */
+const live = new Set<SessionEntry>();
+let sweepTimer: NodeJS.Timeout | null = null;
+
+function sweep(): void {
+  const t = Date.now();
+  clock = t;
+  for (const e of live) {
+    // lastActive <= true time of the last I/O, so t - lastActive - SWEEP_MS < true idle time
+    if (t - e.lastActive >= e.idleMs + SWEEP_MS) {
+      e.log().info({ code: 'PI_SERVER_IDLE_TIMEOUT', peer: e.session.conn.peer }, 'idle connection closed');
+      live.delete(e);
+      e.socket.destroy();
+    }
+  }
+}
+
+function track(e: SessionEntry): void {
+  live.add(e);
+  if (sweepTimer === null) {
+    clock = Date.now();
+    // unref: an open idle connection alone does not keep the process alive (as setTimeout did not)
+    sweepTimer = setInterval(sweep, SWEEP_MS).unref();
+  }
+}
+
+function untrack(e: SessionEntry): void {
+  live.delete(e);
+  if (live.size === 0 && sweepTimer !== null) {
+    clearInterval(sweepTimer);
+    sweepTimer = null;
+  }
 }
 
 /** The idle connection (no request in progress) that received nothing for longest; null if all are busy. */
@@ -91,7 +149,7 @@ export function attachSocket(
       sock.destroy();
       return;
     }
-    log().warn({ code: 'PI_SERVER_IDLE_EVICTED', peer: victim.session.conn.peer, idle_ms: Date.now() - victim.lastActive }, 'connection cap reached: closing the connection idle longest');
+    log().warn({ code: 'PI_SERVER_IDLE_EVICTED', peer: victim.session.conn.peer, idle_ms: Math.max(0, Date.now() - victim.lastActive) }, 'connection cap reached: closing the connection idle longest');
     sessions.delete(victim);
     victim.socket.destroy();
   }
@@ -109,6 +167,7 @@ export function attachSocket(
     getContext,
     {
       write: (s) => {
+        entry.lastActive = clock; // a write is activity, as it was for sock.setTimeout
         if (!sock.write(s) && sock.writableLength > MAX_UNSENT_BYTES && !unread) {
           // The client sends without reading answers: stop reading until it catches up.
           unread = true;
@@ -122,14 +181,12 @@ export function attachSocket(
     },
     peer,
   );
-  const entry: SessionEntry = { session, socket: sock, lastActive: Date.now() };
+  clock = Date.now(); // once per connection: its stamp starts exact
+  const entry: SessionEntry = { session, socket: sock, lastActive: clock, idleMs: pol.idleTimeoutMs, log };
   sessions.add(entry);
-  sock.setTimeout(pol.idleTimeoutMs, () => {
-    log().info({ code: 'PI_SERVER_IDLE_TIMEOUT', peer }, 'idle connection closed');
-    sock.destroy();
-  });
+  track(entry);
   sock.on('data', (chunk: string) => {
-    entry.lastActive = Date.now();
+    entry.lastActive = clock; // coarse clock: see `clock` (no Date.now() per read)
     session.receive(chunk);
   });
   // allowHalfOpen: a client that half-closes still gets its pending answers, then we end.
@@ -140,6 +197,7 @@ export function attachSocket(
   sock.on('close', () => {
     session.gone();
     sessions.delete(entry);
+    untrack(entry);
   });
 }
 
