@@ -2,9 +2,12 @@
 // variant of the socket), the `systemd-analyze security` exposure score of the
 // service (must stay <= 1.5), and the hardened service really running the
 // daemon under a real systemd (test/helpers/systemd-sandbox.sh: systemd as PID 1
-// of private namespaces, host file systems read-only).
+// of private namespaces, host file systems read-only), including the Redis
+// password handed in as a systemd credential (LoadCredential=) to a redis-server
+// with requirepass inside the sandbox, and a wrong password as the control.
 import t from 'tap';
 import { spawnSync, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync, existsSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -137,6 +140,9 @@ function waitFor(pred: () => boolean, ms: number): boolean {
   return pred();
 }
 
+/** redis-server inside the sandbox's own network namespace (not the host's loopback) */
+const REDIS_PORT = 6390;
+
 const noSandbox =
   process.getuid?.() !== 0 ? 'needs root'
   : !have('unshare') || !have('nsenter') ? 'needs util-linux unshare/nsenter'
@@ -168,6 +174,25 @@ t.test('the hardened unit runs the daemon under a real systemd (sandboxed PID 1)
   writeFileSync(join(work, 'units', 'policyd-identity.socket'), readFileSync(SOCKET, 'utf8').replace('[Unit]', '[Unit]\nDefaultDependencies=no'));
   // DNS to a closed loopback port: nothing leaves the sandbox, not even to the system resolver
   writeFileSync(join(work, 'units', 'config.yaml'), 'listen: [inet:127.0.0.1:10040]\ndns:\n  servers: ["127.0.0.1:1"]\n');
+  // for the credential test below: the Redis password (and a wrong one) as root-only files
+  // (the sandbox copies *-password to /run/pi with mode 0600), and a config that reads it
+  // through ${CREDENTIALS_DIRECTORY}, with one rate-limit rule on Redis: 1 RCPT an hour
+  const redisPassword = `pi-cred-${randomBytes(12).toString('hex')}`;
+  const wrongPassword = `pi-wrong-${randomBytes(12).toString('hex')}`;
+  writeFileSync(join(work, 'units', 'redis-password'), `${redisPassword}\n`);
+  writeFileSync(join(work, 'units', 'wrong-redis-password'), `${wrongPassword}\n`);
+  writeFileSync(join(work, 'units', 'cred.yaml'), `listen: [inet:127.0.0.1:10040]
+dns:
+  servers: ["127.0.0.1:1"]
+limits:
+  backend: redis
+  redis:
+    url: redis://127.0.0.1:${REDIS_PORT}
+    password_file: \${CREDENTIALS_DIRECTORY}/redis-password
+    prefix: "cred:"
+  rules:
+    - { id: cred, key: client_address, charge_on: attempts, limit: 1/1h }
+`);
 
   const boot = spawnSync(SANDBOX, ['boot', work], { encoding: 'utf8', timeout: 30_000 });
   t.equal(boot.status, 0, `sandbox booted\n${boot.stderr}`);
@@ -215,6 +240,80 @@ t.test('the hardened unit runs the daemon under a real systemd (sandboxed PID 1)
   t.equal(askInSandbox(pid), 'action=DUNNO', 'first connection answered by the activated service');
   t.equal(inSandbox(pid, 'systemctl is-active policyd-identity.service').stdout.trim(), 'active', 'service started by the socket');
   t.ok(inSandbox(pid, 'grep -q \'"systemd":true\' /run/pi/daemon.log').status === 0, 'daemon used the passed fd');
+
+  await t.test('the Redis password as a systemd credential (LoadCredential=, DynamicUser)', async (t) => {
+    t.equal(inSandbox(pid, 'systemctl stop policyd-identity.socket policyd-identity.service').status, 0, 'stopped socket and service');
+    if (!t.ok(have('redis-server') && have('redis-cli'), 'redis-server and redis-cli are installed (test/run-all.sh installs them)')) return;
+    // Redis with requirepass, as a unit inside the sandbox (its loopback only); the password
+    // lives in this unit file, not in the daemon's config
+    const redisUnit = `[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=${execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim()} --port ${REDIS_PORT} --bind 127.0.0.1 --requirepass ${redisPassword} --save "" --appendonly no --dir /tmp --daemonize no\nStandardOutput=append:/run/pi/redis.log\nStandardError=append:/run/pi/redis.log\n`;
+    t.equal(inSandbox(pid, 'cat > /run/systemd/system/pi-redis.service && systemctl daemon-reload && systemctl start pi-redis.service', redisUnit).status, 0, 'redis-server unit started');
+    const cli = `redis-cli -h 127.0.0.1 -p ${REDIS_PORT} --no-auth-warning -a ${redisPassword}`;
+    if (!t.ok(waitFor(() => inSandbox(pid, `${cli} ping`).stdout.trim() === 'PONG', 10_000), 'redis answers PING with the password')) {
+      t.comment(inSandbox(pid, 'systemctl status --no-pager pi-redis.service; tail -n 20 /run/pi/redis.log').stdout);
+      return;
+    }
+    t.match(inSandbox(pid, `redis-cli -h 127.0.0.1 -p ${REDIS_PORT} ping`).stdout, /NOAUTH/, 'sanity: redis refuses clients without the password');
+
+    /** a drop-in as an admin writes it with `systemctl edit`: the credential, this test's config, its own log file */
+    const dropIn = (source: string, log: string) => `[Service]
+LoadCredential=redis-password:${source}
+ExecStart=
+ExecStart=${process.execPath} /run/pi-app/${relative(ROOT, CLI)} serve --config /run/pi/cred.yaml
+StandardOutput=append:${log}
+StandardError=append:${log}
+`;
+    const startWith = (source: string, log: string) => inSandbox(pid,
+      'mkdir -p /run/systemd/system/policyd-identity.service.d && cat > /run/systemd/system/policyd-identity.service.d/cred.conf && ' +
+      'systemctl daemon-reload && systemctl restart policyd-identity.service && systemctl is-active policyd-identity.service', dropIn(source, log));
+    t.teardown(() => { inSandbox(pid, 'rm -rf /run/systemd/system/policyd-identity.service.d; systemctl stop policyd-identity.service; systemctl daemon-reload'); });
+
+    // --- the right password -------------------------------------------------------
+    const ok = startWith('/run/pi/redis-password', '/run/pi/cred-ok.log');
+    t.equal(ok.stdout.trim(), 'active', `service active with LoadCredential=\n${ok.stderr}`);
+    if (!t.ok(waitFor(() => inSandbox(pid, 'grep -q "rate-limit backend connected" /run/pi/cred-ok.log').status === 0, 10_000), 'daemon logged: rate-limit backend connected (authenticated)')) {
+      t.comment(inSandbox(pid, 'systemctl status --no-pager policyd-identity.service; tail -n 30 /run/pi/cred-ok.log').stdout);
+      return;
+    }
+    t.ok(waitFor(() => inSandbox(pid, 'grep -q listening /run/pi/cred-ok.log').status === 0, 10_000), 'daemon says listening');
+    t.equal(askInSandbox(pid), 'action=DUNNO', 'first RCPT: within the limit (1/1h)');
+    t.match(askInSandbox(pid), /^action=450 4\.7\.1 rate limit exceeded/, 'second RCPT: deferred by the rule, counted in Redis');
+    t.same(inSandbox(pid, `${cli} --scan --pattern 'cred:*'`).stdout.trim().split('\n'), ['cred:cred:127.0.0.1'], 'the count is a key in Redis (read with the password)');
+
+    // the credential as the service sees it, and the source file as root keeps it
+    const main = Number(inSandbox(pid, 'systemctl show -p MainPID --value policyd-identity.service').stdout.trim());
+    const environ = inSandbox(pid, `tr '\\0' '\\n' < /proc/${main}/environ`).stdout;
+    const credDir = /^CREDENTIALS_DIRECTORY=(.+)$/m.exec(environ)?.[1] ?? '';
+    t.equal(credDir, '/run/credentials/policyd-identity.service', 'the daemon has $CREDENTIALS_DIRECTORY');
+    const ids = /^Uid:\s+(\d+)/m.exec(inSandbox(pid, `cat /proc/${main}/status`).stdout)?.[1] ?? '0';
+    const gid = /^Gid:\s+(\d+)/m.exec(inSandbox(pid, `cat /proc/${main}/status`).stdout)?.[1] ?? '0';
+    t.not(ids, '0', `the daemon runs as its dynamic uid ${ids}`);
+    const credFile = `${credDir}/redis-password`;
+    t.equal(inSandbox(pid, `nsenter -t ${main} -m stat -c '%u %a' ${credFile}`).stdout.trim(), `${ids} 400`, 'the service\'s copy: owned by the dynamic user, mode 0400');
+    const asDaemon = (cmd: string) => inSandbox(pid, `nsenter -t ${main} -m setpriv --reuid=${ids} --regid=${gid} --clear-groups ${cmd}`);
+    t.equal(asDaemon(`cat ${credFile}`).stdout.trim(), redisPassword, 'the dynamic user reads it through $CREDENTIALS_DIRECTORY');
+    t.equal(inSandbox(pid, 'stat -c \'%U %a\' /run/pi/redis-password').stdout.trim(), 'root 600', 'the source file stays root-only (0600)');
+    t.not(asDaemon('cat /run/pi/redis-password').status, 0, 'the dynamic user cannot read the source file itself');
+    t.equal(inSandbox(pid, `grep -c -F ${redisPassword} /run/pi/cred-ok.log`).stdout.trim(), '0', 'the password is nowhere in the daemon\'s log');
+    t.notOk(readFileSync(join(work, 'systemd.log'), 'utf8').includes(redisPassword), 'nor in systemd\'s own output');
+
+    // --- control: a wrong password --------------------------------------------------
+    const bad = startWith('/run/pi/wrong-redis-password', '/run/pi/cred-wrong.log');
+    t.equal(bad.stdout.trim(), 'active', 'service active with a wrong password (it does not crash)');
+    if (!t.ok(waitFor(() => inSandbox(pid, 'grep -q PI_LIMITS_BACKEND_DOWN /run/pi/cred-wrong.log').status === 0, 10_000), 'daemon logged PI_LIMITS_BACKEND_DOWN')) {
+      t.comment(inSandbox(pid, 'tail -n 30 /run/pi/cred-wrong.log').stdout);
+      return;
+    }
+    // the daemon waits up to limits.redis.connect_timeout for the backend, then listens without it
+    t.ok(waitFor(() => inSandbox(pid, 'grep -q listening /run/pi/cred-wrong.log').status === 0, 10_000), 'daemon says listening, without its backend');
+    const wrongLog = inSandbox(pid, 'cat /run/pi/cred-wrong.log').stdout;
+    t.match(wrongLog, /"code":"PI_LIMITS_BACKEND_DOWN".*WRONGPASS/, 'the log line carries the code and Redis\'s WRONGPASS reason');
+    t.notMatch(wrongLog, /rate-limit backend connected/, 'never connected');
+    t.equal(askInSandbox(pid), 'action=DUNNO', 'first RCPT: DUNNO');
+    t.equal(askInSandbox(pid), 'action=DUNNO', 'second RCPT: DUNNO too: the rule is skipped (on_backend_failure: skip, fail open)');
+    t.equal(inSandbox(pid, 'systemctl show -p NRestarts --value policyd-identity.service; systemctl is-active policyd-identity.service').stdout.trim(), '0\nactive', 'still active, never restarted');
+    t.notOk(wrongLog.includes(wrongPassword) || wrongLog.includes(redisPassword), 'neither password is in the log');
+  });
 
   // the UNIX-socket variant for a chrooted smtpd: systemd creates the socket in Postfix's
   // spool, owned by postfix, and the DynamicUser daemon serves it through the passed fd

@@ -17,7 +17,9 @@
 #   - the system's unit and generator directories are hidden behind empty
 #     tmpfs, so systemd knows only the units in WORKDIR/units (no sysinit.target,
 #     no tmpfiles, sysctl, modules-load, journald... nothing of the host's boot);
-#   - the network namespace has only `lo`.
+#   - the network namespace has only `lo`;
+#   - mounts are shared among themselves inside the namespace, as on a systemd
+#     host (LoadCredential= needs it), never with the host's.
 # Why this matters: a first attempt without these guards let systemd pull in
 # sysinit.target, whose systemd-tmpfiles-setup emptied the host's /tmp (the
 # mount namespace isolates mounts, not file contents).
@@ -79,6 +81,13 @@ inner() {
   for mp in $(findmnt -rno TARGET | grep '^/sys/fs/cgroup' | sort -r); do umount "$mp" 2>/dev/null || true; done
   mount -t cgroup2 none /sys/fs/cgroup
   ip link set lo up
+  # shared propagation inside this (private) mount namespace, as on a systemd host, where PID 1
+  # makes / shared at boot (it skips that in a container, so it is done here). LoadCredential=
+  # needs it: systemd writes a service's credentials in a child mount namespace and the mount
+  # reaches /run/credentials only by propagation. Measured: without it the service finds an
+  # empty, root-only /run/credentials/UNIT. The peer groups are new ones, of this namespace
+  # only (unshare --propagation private): nothing propagates to or from the host.
+  mount --make-rshared /
   exec env -i container=policyd-sandbox PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     /lib/systemd/systemd --system --unit=pi-sandbox.target --log-target=console --log-level=notice --show-status=no
 }
