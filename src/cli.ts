@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --single-threaded-gc
 /**
  * cli — the `policyd-identity` command: dispatch to a subcommand.
  *
@@ -13,16 +13,25 @@
  * Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 config error.
  * A closed stdout (`check-config | head -1`) ends a command quietly (EPIPE).
  *
- * The shebang caps V8's young generation at 3 x 4 MiB semi-spaces (NODE_FLAGS
- * below; default 3 x 16 MiB): measured with 1,000 busy connections, peak RSS
- * 177 -> 135 MB at the same throughput (a scavenge of 4 MiB is cheap; the
- * daemon's garbage is short-lived request objects). `npm start`, the systemd
- * unit (via this shebang) and the tests that spawn the daemon use the same flag.
- * A/B of 2026-12-06 (`node bench/run.mjs --phases semispace`, bench/RESULTS.md):
- * 8 or 16 MiB spend somewhat less CPU per request in GC (through stdio 35-45
- * against 50-55 µs; over sockets within the shared machine's noise) but raise
- * the 1,000-connection peak from 142 MiB (4) to 160 (8), 172 (16) and 153
- * (V8's default) — above the 150 MB target — so 4 stays.
+ * The shebang gives Node the daemon's flags (NODE_FLAGS below; `npm start`,
+ * the systemd unit via this shebang and the tests that spawn the daemon use
+ * the same):
+ *   --max-semi-space-size=4: V8's young generation at 3 x 4 MiB (default
+ *     3 x 16): the daemon's garbage is short-lived request objects, so small
+ *     scavenges are cheap; 1,000 busy connections peak at 98-101 MiB with 4
+ *     against 117 with V8's default, the sustained cold load at 133-139 MiB
+ *     against 159-169 (A/B of 2026-12-06, below).
+ *   --single-threaded-gc: the collector runs on the main thread only (no
+ *     parallel scavenge, concurrent marking or sweeping threads). The daemon is
+ *     one event loop (workers: for more cores); on the quiet 2-core bench host
+ *     the helper threads cost more CPU than they saved: sustained cold load
+ *     932-990 µs per never-seen identity against 1,156-1,466 with parallel GC at
+ *     the same semi-space, peak RSS 133-138 against 139 MiB, p99 316-339
+ *     against 367-375 ms; warm at 64 connections 39.9 against 43.8-67.0 µs per
+ *     request. Longer pauses are the price: a full GC of the ~50 MB live heap
+ *     runs on the loop (the cold p99 above includes them).
+ *   A/B: `node bench/run.mjs --phases semispace --semi "4,4+--single-threaded-gc,8,default"`
+ *   (docs/bench.md, "Semi-space and GC threads").
  *
  * What can go wrong: an unknown command or option exits 64 (PI_CLI_USAGE);
  * an error a command does not handle exits 1 with its stack on stderr
@@ -43,7 +52,7 @@ import { closestName } from './config/spec.js';
 type Command = (argv: string[]) => Promise<number>;
 
 /** Node flags the daemon runs with (the shebang above says the same; a test keeps them equal). */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--single-threaded-gc'];
 
 /** subcommands; `test` and `doctor` register here too */
 export const COMMANDS: Record<string, { run: Command; summary: string; usage?: string }> = {
