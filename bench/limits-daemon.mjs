@@ -69,7 +69,7 @@ async function run(name, limitsYaml) {
   const port = await freePort();
   const cfg = join(dir, `${name}.yaml`);
   writeFileSync(cfg, `listen: [inet:127.0.0.1:${port}]\nlog: { level: info, destination: ${join(dir, name + '.log')} }\ndns: { servers: ["127.0.0.1:${dnsPort}"] }\n${LAB_IDENTITY_YAML}${limitsYaml}\n`);
-  const d = spawn(process.execPath, ['--max-semi-space-size=4', '--single-threaded-gc', join(ROOT, 'dist', 'cli.js'), 'serve', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const d = spawn(process.execPath, ['--max-semi-space-size=4', join(ROOT, 'dist', 'cli.js'), 'serve', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   d.stderr.on('data', (x) => (err += x));
   children.push(d);

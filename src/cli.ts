@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --single-threaded-gc
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * cli — the `policyd-identity` command: dispatch to a subcommand.
  *
@@ -18,18 +18,14 @@
  * the same):
  *   --max-semi-space-size=4: V8's young generation at 3 x 4 MiB (default
  *     3 x 16): the daemon's garbage is short-lived request objects, so small
- *     scavenges are cheap; 1,000 busy connections peak at 98-101 MiB with 4
- *     against 117 with V8's default, the sustained cold load at 133-139 MiB
- *     against 159-169 (A/B of 2026-12-06, below).
- *   --single-threaded-gc: the collector runs on the main thread only (no
- *     parallel scavenge, concurrent marking or sweeping threads). The daemon is
- *     one event loop (workers: for more cores); on the quiet 2-core bench host
- *     the helper threads cost more CPU than they saved: sustained cold load
- *     932-990 µs per never-seen identity against 1,156-1,466 with parallel GC at
- *     the same semi-space, peak RSS 133-138 against 139 MiB, p99 316-339
- *     against 367-375 ms; warm at 64 connections 39.9 against 43.8-67.0 µs per
- *     request. Longer pauses are the price: a full GC of the ~50 MB live heap
- *     runs on the loop (the cold p99 above includes them).
+ *     scavenges are cheap; 1,000 busy connections peak at 98-99 MiB with 4
+ *     against 117 with V8's default, the sustained cold load at 139-145 MiB
+ *     against 151-169 with 8 MiB or the default (A/B of 2026-12-06, below).
+ *   Not --single-threaded-gc (A/B below): it spends less CPU per request
+ *     (sustained cold load 932-1,070 µs per never-seen identity against
+ *     1,141-1,466) but caps the daemon at one core, GC included: at 1,000
+ *     never-seen identities/s it saturated (943 answered/s, p99 362 ms) where
+ *     V8's parallel collector kept up (996/s, p99 328 ms).
  *   A/B: `node bench/run.mjs --phases semispace --semi "4,4+--single-threaded-gc,8,default"`
  *   (docs/bench.md, "Semi-space and GC threads").
  *
@@ -52,7 +48,7 @@ import { closestName } from './config/spec.js';
 type Command = (argv: string[]) => Promise<number>;
 
 /** Node flags the daemon runs with (the shebang above says the same; a test keeps them equal). */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--single-threaded-gc'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
 /** subcommands; `test` and `doctor` register here too */
 export const COMMANDS: Record<string, { run: Command; summary: string; usage?: string }> = {

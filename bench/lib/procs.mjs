@@ -88,7 +88,7 @@ export async function startDns({ delay = '' } = {}) {
 // to 4x the live heap before a full GC (its growing factor for a heap limit of 1 GiB and
 // more; 1.3x at 256 MiB and below): measured under the sustained cold load, 45-55 MB live,
 // peak RSS 285 MiB without it, 168-175 MiB with it (issue 11).
-let nodeFlags = ['--max-semi-space-size=4', '--single-threaded-gc'];
+let nodeFlags = ['--max-semi-space-size=4'];
 try {
   ({ NODE_FLAGS: nodeFlags = nodeFlags } = await import(path.join(ROOT, 'dist', 'cli.js')));
 } catch { /* not built yet: run.mjs says so */ }
