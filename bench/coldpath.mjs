@@ -21,13 +21,10 @@
 //
 // What can go wrong: an identity not accepted (DNS trouble on a loaded
 // machine) is counted in `not_dunno`; a rep with any is flagged.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { startDns, killAll, ROOT } from './lib/procs.mjs';
+import { ROOT } from './lib/procs.mjs';
+import { startInProcess } from './lib/in-process.mjs';
 import { coldRequest, coldHasPtr } from './lib/mix.mjs';
-import { LAB_IDENTITY_YAML } from './lib/lab-networks.mjs';
 
 const argv = process.argv.slice(2);
 const value = (f, d) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : d; };
@@ -37,29 +34,8 @@ const INFLIGHT = Number(value('--inflight', '50'));
 const DELAY = value('--delay', '');
 let next = Number(value('--start', '1048576')); // above the socket bench's numbers
 const CLI = path.resolve(value('--cli', path.join(ROOT, 'dist', 'cli.js')));
-const DIST = path.dirname(CLI);
-const imp = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-
-const { loadConfigText } = await imp('config/load.js');
-const { createLogger } = await imp('log/logger.js');
-const { createRuntime } = await imp('runtime.js');
-const { Metrics } = await imp('metrics/metrics.js');
-const { serverContext } = await imp('server/daemon.js');
-const { Session } = await imp('server/session.js');
-
-const dns = await startDns({ delay: DELAY });
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coldpath-'));
+const { dns, ctx, counters, Session, close } = await startInProcess({ cli: CLI, name: 'coldpath', dnsDelay: DELAY });
 try {
-  // production defaults, as run.mjs: the log at info to a file, the lab's documentation addresses public
-  const yaml = ['log:', '  level: info', `  destination: ${path.join(dir, 'decisions.log')}`, LAB_IDENTITY_YAML].join('\n');
-  const r = loadConfigText(yaml, 'coldpath.yaml', { dns: [dns.server] });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const config = r.config;
-  const log = createLogger({ level: config.log.level, destination: config.log.destination, format: config.log.format });
-  const metrics = new Metrics({ role: 'single', version: 'bench' });
-  const rt = await createRuntime(config, log, { onFinding: metrics.observeFinding });
-  const counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
-  const ctx = serverContext(config, rt.decider, log, counters, metrics.hooks());
   let notDunno = 0;
 
   /** One rep: n identities, INFLIGHT sessions each asking its next identity when answered. */
@@ -107,10 +83,7 @@ try {
   process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), n: N, reps: REPS, inflight: INFLIGHT, delay: DELAY || '0', node_args: process.execArgv,
     min_us: +sorted[0].toFixed(1), median_us: +sorted[Math.floor(sorted.length / 2)].toFixed(1), runs_us: results.map((x) => +x.toFixed(1)),
     dns_queries_per_identity: +queries.toFixed(2), not_dunno: notDunno })}\n`);
-  await rt.close();
 } finally {
-  await dns.stop();
-  killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await close();
 }
 process.exit(0);

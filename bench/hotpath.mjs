@@ -18,42 +18,18 @@
 // What can go wrong: a request not answered synchronously after the cold pass
 // (an identity-cache miss: the TTL expired during a long rep) is awaited and
 // counted in `async`; a rep with any is flagged, its figure includes DNS work.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { startDns, killAll, ROOT } from './lib/procs.mjs';
+import { ROOT } from './lib/procs.mjs';
+import { startInProcess } from './lib/in-process.mjs';
 import { mixTemplates, fillTemplate } from './lib/mix.mjs';
-import { LAB_IDENTITY_YAML } from './lib/lab-networks.mjs';
 
 const argv = process.argv.slice(2);
 const value = (f, d) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : d; };
 const N = Number(value('--n', '50000'));
 const REPS = Number(value('--reps', '5'));
 const CLI = path.resolve(value('--cli', path.join(ROOT, 'dist', 'cli.js')));
-const DIST = path.dirname(CLI);
-const imp = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-
-const { loadConfigText } = await imp('config/load.js');
-const { createLogger } = await imp('log/logger.js');
-const { createRuntime } = await imp('runtime.js');
-const { Metrics } = await imp('metrics/metrics.js');
-const { serverContext } = await imp('server/daemon.js');
-const { Session } = await imp('server/session.js');
-
-const dns = await startDns();
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotpath-'));
-const logFile = path.join(dir, 'decisions.log');
+const { ctx, counters, Session, close } = await startInProcess({ cli: CLI, name: 'hotpath', dnsDelay: '' });
 try {
-  const yaml = ['log:', '  level: info', `  destination: ${logFile}`, LAB_IDENTITY_YAML].join('\n');
-  const r = loadConfigText(yaml, 'hotpath.yaml', { dns: [dns.server] });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const config = r.config;
-  const log = createLogger({ level: config.log.level, destination: config.log.destination, format: config.log.format });
-  const metrics = new Metrics({ role: 'single', version: 'bench' });
-  const rt = await createRuntime(config, log, { onFinding: metrics.observeFinding });
-  const counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
-  const ctx = serverContext(config, rt.decider, log, counters, metrics.hooks());
   let answered = 0;
   let wake = null;
   const session = new Session(() => ctx, { write: () => { answered++; if (wake) { const w = wake; wake = null; w(); } }, end() {} }, 'hotpath');
@@ -87,10 +63,7 @@ try {
   }
   const sorted = [...results].sort((a, b) => a - b);
   process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), n: N, reps: REPS, node_args: process.execArgv, min_us: +sorted[0].toFixed(2), median_us: +sorted[Math.floor(sorted.length / 2)].toFixed(2), runs_us: results.map((x) => +x.toFixed(2)), decisions: counters.requests })}\n`);
-  await rt.close();
 } finally {
-  await dns.stop();
-  killAll();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await close();
 }
 process.exit(0);
