@@ -50,6 +50,15 @@ type Command = (argv: string[]) => Promise<number>;
 /** Node flags the daemon runs with (the shebang above says the same; a test keeps them equal). */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
+/**
+ * The heap limit the systemd unit adds (Environment=NODE_OPTIONS= in
+ * systemd/policyd-identity.service; a test keeps the two equal). Not in the
+ * shebang: flags on the command line override an admin's NODE_OPTIONS. Tests
+ * and the bench run the daemon with NODE_FLAGS plus this, as production does:
+ * without it V8 lets the old generation grow to several times the live heap.
+ */
+export const UNIT_NODE_OPTIONS: readonly string[] = ['--max-old-space-size=256'];
+
 /** subcommands; `test` and `doctor` register here too */
 export const COMMANDS: Record<string, { run: Command; summary: string; usage?: string }> = {
   serve: { run: serveCommand, summary: 'run the policy daemon (default)' },

@@ -124,6 +124,9 @@ t.test('the bin runs with the Node flags the daemon is measured with', async (t)
   t.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
   t.ok(pkg.scripts.start.includes(`node ${NODE_FLAGS.join(' ')} dist/cli.js`), 'npm start uses them too');
+  const { UNIT_NODE_OPTIONS } = await import('../src/cli.js');
+  const unit = readFileSync(join(ROOT, 'systemd', 'policyd-identity.service'), 'utf8');
+  t.match(unit, new RegExp(`^Environment=NODE_OPTIONS=${UNIT_NODE_OPTIONS.join(' ')}$`, 'm'), 'the unit adds UNIT_NODE_OPTIONS');
 });
 
 t.test('durations and endpoints', async (t) => {

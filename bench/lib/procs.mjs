@@ -81,23 +81,17 @@ export async function startDns({ delay = '' } = {}) {
  * Ready when the port accepts and (with workers) every worker logged "listening".
  */
 // The Node flags production runs with: src/cli.ts NODE_FLAGS (the bin's shebang, npm
-// start), read from the build so the bench follows it, plus the heap limit the systemd
-// unit adds (Environment=NODE_OPTIONS=--max-old-space-size=256 in
-// systemd/policyd-identity.service), read from the unit. Without NODE_FLAGS the young
-// generation is 4x larger; without the heap limit V8 lets the old generation grow to up
-// to 4x the live heap before a full GC (its growing factor for a heap limit of 1 GiB and
-// more; 1.3x at 256 MiB and below): measured under the sustained cold load, 45-55 MB live,
-// peak RSS 285 MiB without it, 168-175 MiB with it (issue 11).
+// start) and UNIT_NODE_OPTIONS (the heap limit the systemd unit adds through
+// NODE_OPTIONS), read from the build so the bench follows them. Without NODE_FLAGS the
+// young generation is 4x larger; without the heap limit V8 lets the old generation grow
+// to up to 4x the live heap before a full GC (its growing factor for a heap limit of
+// 1 GiB and more; 1.3x at 256 MiB and below): measured under the sustained cold load,
+// 45-55 MB live, peak RSS 285 MiB without it, 168-175 MiB with it (issue 11).
 let nodeFlags = ['--max-semi-space-size=4'];
+let unitFlags = ['--max-old-space-size=256'];
 try {
-  ({ NODE_FLAGS: nodeFlags = nodeFlags } = await import(path.join(ROOT, 'dist', 'cli.js')));
+  ({ NODE_FLAGS: nodeFlags = nodeFlags, UNIT_NODE_OPTIONS: unitFlags = unitFlags } = await import(path.join(ROOT, 'dist', 'cli.js')));
 } catch { /* not built yet: run.mjs says so */ }
-/** the unit's NODE_OPTIONS flags (only --max-old-space-size is expected there) */
-export function unitNodeOptions(unitText) {
-  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unitText);
-  return m ? m[1].trim().split(/\s+/).filter((f) => f.startsWith('--max-old-space-size=')) : [];
-}
-const unitFlags = unitNodeOptions(fs.readFileSync(path.join(ROOT, 'systemd', 'policyd-identity.service'), 'utf8'));
 export const PRODUCTION_NODE_ARGS = [...nodeFlags, ...unitFlags];
 
 export async function startDaemon({ config, logFile, dns, workers = 1, nodeArgs = PRODUCTION_NODE_ARGS, label = 'daemon', cli = path.join(ROOT, 'dist', 'cli.js') }) {

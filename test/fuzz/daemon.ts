@@ -22,7 +22,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../../src/cli.js';
+import { NODE_FLAGS, UNIT_NODE_OPTIONS } from '../../src/cli.js';
 
 export const CLI_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
 
@@ -156,8 +156,8 @@ export class SpawnedDaemon {
     const env = { ...process.env };
     delete env.NODE_OPTIONS;
     delete env.NODE_V8_COVERAGE;
-    // the Node flags production runs with (the bin's shebang, npm start, the unit)
-    const child = spawn('/bin/sh', ['-c', script, process.execPath, ...NODE_FLAGS, CLI_PATH, 'serve', '--config', configFile, ...(opts.args ?? [])], {
+    // the Node flags production runs with (the bin's shebang, npm start; the unit's heap limit)
+    const child = spawn('/bin/sh', ['-c', script, process.execPath, ...NODE_FLAGS, ...UNIT_NODE_OPTIONS, CLI_PATH, 'serve', '--config', configFile, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
     });
