@@ -15,6 +15,9 @@ import type { Config } from '../src/config/types.js';
 import type { CheckDef, Finding } from '../src/checks/types.js';
 import type { ConnState, Decision } from '../src/engine/types.js';
 import { FakeDns } from './helpers/fake-dns.js';
+import { startDnsServer } from './helpers/dns-server.js';
+import { memoryLogger } from './helpers/log.js';
+import { createRuntime } from '../src/runtime.js';
 
 function cfg(yaml: string): Config {
   const r = loadConfigText(yaml, 'test.yaml');
@@ -85,8 +88,8 @@ t.test('CONNECT, EHLO, HELO, XCLIENT, STARTTLS: judged; DISCARD answered as REJE
   }
 });
 
-t.test('MAIL and VRFY: judged; DISCARD and HOLD carried out as configured', async (t) => {
-  for (const state of ['MAIL', 'VRFY']) {
+t.test('MAIL: judged; DISCARD and HOLD carried out as configured', async (t) => {
+  for (const state of ['MAIL']) {
     const lim = new Limiter();
     const { e } = engine('checks:\n  client_private: { action: discard, message: "bye" }\n', { limiter: lim });
     t.equal(answer(await e.decide(req(state), conn())), 'DISCARD bye', state);
@@ -94,6 +97,17 @@ t.test('MAIL and VRFY: judged; DISCARD and HOLD carried out as configured', asyn
     t.equal(answer(await hold.decide(req(state), conn())), 'HOLD wait', state);
     t.same(lim.evaluated, [], `${state}: rate limits not checked`);
   }
+});
+
+t.test('VRFY: judged; DISCARD and HOLD are skipped there (not_in_client_helo: no sender) -> REJECT / DEFER', async (t) => {
+  const lim = new Limiter();
+  const { e } = engine('checks:\n  client_private: { action: discard, message: "no" }\n', { limiter: lim });
+  const d = await e.decide(req('VRFY'), conn());
+  t.equal(answer(d), 'REJECT no', 'DISCARD -> REJECT: Postfix would let the VRFY through');
+  t.match(d.note, /discard answered as reject at VRFY/);
+  const hold = engine('checks:\n  client_private: { action: hold, message: "wait" }\n').e;
+  t.equal(answer(await hold.decide(req('VRFY'), conn())), 'DEFER wait', 'HOLD -> DEFER');
+  t.same(lim.evaluated, [], 'rate limits not checked');
 });
 
 t.test('ETRN: judged; DISCARD and HOLD are unavailable there (can_delegate_action) -> REJECT / DEFER', async (t) => {
@@ -253,6 +267,16 @@ t.test('check-config: overrides that can never match are named', async (t) => {
   t.match(w, /overrides\[1\] \(lan\): every match\.clients network is in allow\.clients/);
   t.match(w, /overrides\[2\] \(ghost\): limit:nope names no rule in limits\.rules/);
   t.match(w, /overrides\[4\] \(shadowed\) never matches: overrides\[3\] before it matches every request/);
+  const senders = createEngine(cfg([
+    'allow:',
+    '  sender_domains: [example.com]',
+    'overrides:',
+    '  - { name: lists, match: { sender_domains: [lists.example.com] }, checks: { client_private: { action: warn } } }',
+    '  - { name: mixed, match: { sender_domains: [example.com, example.org] }, checks: { client_private: { action: warn } } }',
+    '  - { name: lookalike, match: { sender_domains: [badexample.com] }, checks: { client_private: { action: warn } } }',
+  ].join('\n') + '\n'), { dns: noDns });
+  t.equal(senders.warnings.length, 1, senders.warnings.join('\n'));
+  t.match(senders.warnings[0], /overrides\[0\] \(lists\): every match\.sender_domains domain is in allow\.sender_domains.*never apply/);
   const ok = createEngine(cfg('allow:\n  sasl: false\noverrides:\n  - { match: { sasl: true }, checks: { client_private: { action: warn } } }\n'), { dns: noDns });
   t.same(ok.warnings, [], 'with allow.sasl: false the same override can match');
 });
@@ -267,4 +291,25 @@ t.test('no limiter (no limits.rules): a warm decision is synchronous at every st
     const d = e.decide(req(state, { recipient: state === 'RCPT' ? 'x@example.com' : '' }), c);
     t.notOk(d instanceof Promise, `${state}: answered without a promise`);
   }
+});
+
+t.test('the runtime builds no limiter for an empty limits.rules: the allowlisted RCPT is answered without a promise', async (t) => {
+  const dns = await startDnsServer({ zone: {} });
+  t.teardown(() => dns.stop());
+  const { log } = memoryLogger();
+  const base = `dns:\n  servers: ["${dns.server}"]\n`;
+  const local = req('RCPT', { client_address: '127.0.0.1' }); // allow.clients by default: no identity check runs
+  const none = await createRuntime(cfg(base), log);
+  t.teardown(() => none.close());
+  t.equal(none.limiter, null, 'no limiter object');
+  const d = none.engine.decide(local, conn());
+  t.notOk(d instanceof Promise, 'synchronous');
+  t.equal(answer(d as Decision), 'DUNNO');
+  // control: one rule, and the same request waits for the limiter
+  const one = await createRuntime(cfg(`${base}limits:\n  rules:\n    - { id: r, key: client_address, limit: 100/1h }\n`), log);
+  t.teardown(() => one.close());
+  t.not(one.limiter, null);
+  const p = one.engine.decide(local, conn());
+  t.ok(p instanceof Promise, 'a limiter makes the decision asynchronous');
+  t.equal(answer(await p), 'DUNNO');
 });

@@ -229,11 +229,14 @@ function findUnreachableSettings(
     const checkKeys = Object.keys(o.checks).filter((k) => !k.startsWith('limit:'));
     // allow.* skips identity checks, so the check settings of an override whose
     // every match is allowlisted never apply (its limit: settings still do).
-    const allAllowlisted =
-      (o.match.sasl === true && config.allow.sasl) ||
-      (o.match.clients.size > 0 && o.match.clients.toJSON().every((c) => coveredBy(config.allow.clients.toJSON(), c)));
-    if (allAllowlisted && checkKeys.length > 0) {
-      const why = o.match.sasl === true && config.allow.sasl ? 'match sasl: true while allow.sasl: true' : 'every match.clients network is in allow.clients';
+    // (Match fields are ANDed: one field whose every value is allowlisted is enough.)
+    const bySasl = o.match.sasl === true && config.allow.sasl;
+    const byClients = o.match.clients.size > 0 && o.match.clients.toJSON().every((c) => coveredBy(config.allow.clients.toJSON(), c));
+    const bySender = o.match.sender_domains.length > 0 && o.match.sender_domains.every((d) => domainCoveredBy(config.allow.sender_domains, d));
+    if ((bySasl || byClients || bySender) && checkKeys.length > 0) {
+      const why = bySasl ? 'match sasl: true while allow.sasl: true'
+        : byClients ? 'every match.clients network is in allow.clients'
+          : 'every match.sender_domains domain is in allow.sender_domains';
       warn(`overrides[${n}] (${name}): ${why}, so identity checks are skipped for every request it matches and its settings for ${checkKeys.join(', ')} never apply (only limit: settings do)`);
     }
     for (const k of Object.keys(o.checks)) {
@@ -263,10 +266,16 @@ function findUnreachableSettings(
       if ((a === 'discard' || a === 'hold') && a !== base.settings[i]!.action) places.push(`overrides[${n}].checks.${d.id}: ${a}`);
     });
   });
-  for (const r of config.limits.rules) if (r.action === 'discard' || r.action === 'hold') places.push(`limits.rules ${r.id}: ${r.action}`);
+  // (Rate-limit rules are checked at RCPT only, where both are carried out: no warning for them.)
   if (places.length > 0) {
-    warn(`${places.join(', ')}: Postfix cannot DISCARD or HOLD at CONNECT, EHLO, HELO (smtpd_delay_reject = no) or ETRN; there the daemon answers REJECT instead of DISCARD and DEFER instead of HOLD (at MAIL, RCPT, DATA and END-OF-MESSAGE they are answered as configured)`);
+    warn(`${places.join(', ')}: Postfix cannot DISCARD or HOLD at CONNECT, EHLO, HELO (smtpd_delay_reject = no), VRFY or ETRN; there the daemon answers REJECT instead of DISCARD and DEFER instead of HOLD (at MAIL, RCPT, DATA and END-OF-MESSAGE they are answered as configured)`);
   }
+}
+
+/** Is every sender domain under `d` (d itself and its subdomains) under one of `outer`? */
+function domainCoveredBy(outer: readonly string[], d: string): boolean {
+  for (const o of outer) if (d === o || (d.length > o.length && d.endsWith(o) && d.charCodeAt(d.length - o.length - 1) === 46 /* . */)) return true;
+  return false;
 }
 
 /** Is the CIDR `inner` inside one of `outer`? (text forms "a.b.c.d/n", "x::/n") */

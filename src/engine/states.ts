@@ -10,7 +10,7 @@
  *   RCPT            judged                          checked      carried out     PREPEND
  *   DATA            once per instance (see below)   -            carried out     PREPEND
  *   END-OF-MESSAGE  once per instance (see below)   counted      carried out     -
- *   VRFY            judged                          -            carried out     -
+ *   VRFY            judged                          -            as REJECT/DEFER -
  *   ETRN            judged                          -            as REJECT/DEFER -
  *
  * "once per instance": an instance judged at CONNECT..RCPT is not judged
@@ -23,8 +23,10 @@
  *
  * DISCARD and HOLD: Postfix skips them in client and HELO restrictions
  * ("always skipped in client or helo restrictions", smtpd_check.c
- * not_in_client_helo()) and cannot do them at ETRN (can_delegate_action()),
- * so a mail the admin wanted stopped would pass. Where the table says
+ * not_in_client_helo(): no sender yet) and at VRFY (the same test: VRFY
+ * runs outside a mail transaction, there is no sender and nothing to
+ * discard), and cannot do them at ETRN (can_delegate_action()), so a mail
+ * the admin wanted stopped would pass. Where the table says
  * "as REJECT/DEFER" the engine answers the refusal Postfix does carry out:
  * DISCARD -> REJECT, HOLD -> DEFER, with the same message.
  *
@@ -62,7 +64,7 @@ export const STATE_RULES: ReadonlyMap<string, StateRule> = new Map(
     rule('RCPT', 'judge', 'check', true, true),
     rule('DATA', 'once-per-instance', 'none', true, true),
     rule('END-OF-MESSAGE', 'once-per-instance', 'count', true, false),
-    rule('VRFY', 'judge', 'none', true, false),
+    rule('VRFY', 'judge', 'none', false, false),
     rule('ETRN', 'judge', 'none', false, false),
   ].map((r) => [r.state, r]),
 );
