@@ -19,8 +19,11 @@ import { pathToFileURL } from 'node:url';
 import { startDns, killAll } from './procs.mjs';
 import { LAB_IDENTITY_YAML } from './lab-networks.mjs';
 
-/** `cli`: a build's dist/cli.js; `name`: for the temp directory and the config's file name. */
-export async function startInProcess({ cli, name, dnsDelay = '' }) {
+/**
+ * `cli`: a build's dist/cli.js; `name`: for the temp directory and the
+ * config's file name; `yaml`: more top-level config lines (e.g. identity_cache).
+ */
+export async function startInProcess({ cli, name, dnsDelay = '', yaml: extraYaml = '' }) {
   const dist = path.dirname(cli);
   const imp = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
   const { loadConfigText } = await imp('config/load.js');
@@ -38,7 +41,7 @@ export async function startInProcess({ cli, name, dnsDelay = '' }) {
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const yaml = ['log:', '  level: info', `  destination: ${path.join(dir, 'decisions.log')}`, LAB_IDENTITY_YAML].join('\n');
+    const yaml = ['log:', '  level: info', `  destination: ${path.join(dir, 'decisions.log')}`, LAB_IDENTITY_YAML, extraYaml].join('\n');
     const r = loadConfigText(yaml, `${name}.yaml`, { dns: [dns.server] });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     const config = r.config;
@@ -48,7 +51,7 @@ export async function startInProcess({ cli, name, dnsDelay = '' }) {
     const counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
     const ctx = serverContext(config, rt.decider, log, counters, metrics.hooks());
     return {
-      dns, ctx, counters, Session,
+      dns, ctx, counters, Session, stats: () => rt.decider.stats(),
       close: async () => { try { await rt.close(); } finally { await cleanup(); } },
     };
   } catch (e) {

@@ -19,7 +19,7 @@ export const MAX_SHOWN = 5;
 /** The longest reason a finding carries (characters); longer ones are cut with a count. */
 export const MAX_REASON = 1000;
 
-export function finding(check: string, result: CheckResult, reason: string, vars?: Record<string, string>): Finding {
+export function finding(check: string, result: CheckResult, reason: string, vars?: Readonly<Record<string, string>>): Finding {
   if (reason.length > MAX_REASON) reason = `${reason.slice(0, MAX_REASON - 40)}... (${reason.length - MAX_REASON + 40} more characters)`;
   return vars === undefined ? { check, result, reason } : { check, result, reason, vars };
 }
@@ -40,7 +40,7 @@ export function few(items: readonly string[], extra = 0, sep = ', ', max = MAX_S
  * else the first temporary failure's reason.
  */
 export function dnsTempfail(
-  check: string, reason: string, answers: ReadonlyArray<Pick<DnsAnswer<unknown>, 'status' | 'reason'>>, vars?: Record<string, string>,
+  check: string, reason: string, answers: ReadonlyArray<Pick<DnsAnswer<unknown>, 'status' | 'reason'>>, vars?: Readonly<Record<string, string>>,
 ): Finding {
   let dns = 'TEMPFAIL';
   for (const a of answers) {
