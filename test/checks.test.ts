@@ -866,6 +866,9 @@ t.test('a DNS tempfail never produces fail (every check, every query)', async (t
         const f = await c.run(makeCtx(sc.attrs, dns));
         if (dns.count() > 0) tt.not(f.result, 'fail', `${sc.name}/${c.id}: all DNS ${failure} -> ${f.result} (${f.reason})`);
         else tt.equal(f.result, base.result, `${sc.name}/${c.id}: no DNS used, same result`);
+        // a DNS tempfail carries its outcome as data (the daemon's PI_DNS_* warning reads it, never the reason text)
+        // (an SPF evaluation reports its own TEMPERROR: the library does not say which lookup failed)
+        if (f.result === 'tempfail') tt.ok(f.dns === failure || f.dns === 'TEMPERROR', `${sc.name}/${c.id}: tempfail carries dns: ${failure} (got ${f.dns})`);
       }
       // 3. each single query failing in turn: a fail may only rest on answers that did not tempfail
       for (let i = 0; i < healthy.calls.length; i++) {

@@ -76,3 +76,52 @@ t.test('README stays the admin page: about three screens, the two commands first
     t.ok(readFileSync(join(ROOT, 'docs/README.md'), 'utf8').includes(`(${doc})`), `docs/README.md lists ${doc}`);
   }
 });
+
+// ---- file headers (docs/layout.md: every file says what it is for and what can go wrong) ----
+
+function sourceFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...sourceFiles(p));
+    else if (e.name.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** The file's leading comment: the block comment or the run of // lines before the first code. */
+function header(text: string): string {
+  if (text.startsWith('#!')) text = text.slice(text.indexOf('\n') + 1);
+  const block = /^\s*\/\*\*?([\s\S]*?)\*\//.exec(text);
+  if (block) return block[1]!;
+  return (/^(?:\s*\/\/.*\n)+/.exec(text) ?? [''])[0];
+}
+
+t.test('every file under src/ has a header with a "What can go wrong" section', async (t) => {
+  const files = sourceFiles(join(ROOT, 'src'));
+  t.ok(files.length > 50, `${files.length} source files`);
+  const lacking = files.filter((f) => !/What can go wrong/.test(header(readFileSync(f, 'utf8')))).map((f) => relative(ROOT, f));
+  t.same(lacking, [], 'files whose header lacks "What can go wrong"');
+});
+
+t.test('every source file a src/ header names exists', async (t) => {
+  const src = join(ROOT, 'src');
+  const all = sourceFiles(src).map((f) => relative(src, f));
+  const bases = new Set(all.map((f) => f.slice(f.lastIndexOf('/') + 1)));
+  const missing: string[] = [];
+  for (const f of sourceFiles(src)) {
+    const h = header(readFileSync(f, 'utf8'));
+    // names of code files (foo.ts, lib/foo.ts, src/x/foo.ts); .js as an import would name its .ts
+    for (const m of h.matchAll(/(?<![\w/.-])((?:[\w.-]+\/)*[\w-]+)\.(ts|js)\b/g)) {
+      const name = `${m[1]}.ts`;
+      const found = name.includes('/')
+        ? [join(dirname(f), name), join(src, name), join(ROOT, name), join(src, dirname(relative(src, f)), '..', name)].some((p) => existsSync(p))
+          || all.some((a) => a.endsWith(`/${name}`))
+        : bases.has(name);
+      if (!found) missing.push(`${relative(ROOT, f)} names ${m[0]}`);
+    }
+    // the repository stands alone: code cites nothing outside it
+    if (/(?:\.\.\/|\/work\/)?shared\/(?:notes|tools|fixtures)\//.test(h)) missing.push(`${relative(ROOT, f)} cites the shared material outside the repository`);
+  }
+  t.same(missing, [], 'names in headers that lead nowhere');
+});

@@ -277,6 +277,17 @@ t.test('check-config: overrides that can never match are named', async (t) => {
   ].join('\n') + '\n'), { dns: noDns });
   t.equal(senders.warnings.length, 1, senders.warnings.join('\n'));
   t.match(senders.warnings[0], /overrides\[0\] \(lists\): every match\.sender_domains domain is in allow\.sender_domains.*never apply/);
+  const rcptRules = createEngine(cfg([
+    'limits:',
+    '  rules:',
+    '    - { id: to-partner, key: client_address, limit: 10/1h, only: { recipient_domains: [partner.example] } }',
+    '    - { id: not-internal, key: client_address, limit: 10/1h, except: { recipient_domains: [corp.example] } }',
+    '    - { id: counted-at-rcpt, key: client_address, limit: 10/1h, charge_on: attempts, only: { recipient_domains: [partner.example] } }',
+  ].join('\n') + '\n'), { dns: noDns });
+  const rw = rcptRules.warnings.join('\n');
+  t.match(rw, /limits\.rules to-partner: only\.recipient_domains with charge_on: accepted: .*set charge_on: attempts/);
+  t.match(rw, /limits\.rules not-internal: except\.recipient_domains with charge_on: accepted/);
+  t.notMatch(rw, /counted-at-rcpt/, 'charge_on: attempts counts at RCPT, where the recipient is known');
   const ok = createEngine(cfg('allow:\n  sasl: false\noverrides:\n  - { match: { sasl: true }, checks: { client_private: { action: warn } } }\n'), { dns: noDns });
   t.same(ok.warnings, [], 'with allow.sasl: false the same override can match');
 });

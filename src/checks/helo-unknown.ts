@@ -14,7 +14,7 @@
  * bare IPs, invalid and non-FQDN names (other checks judge those).
  */
 import type { CheckDef } from './types.js';
-import { describeAddresses, describeMx, finding, trail } from './lib/format.js';
+import { describeAddresses, describeMx, dnsTempfail, finding, trail } from './lib/format.js';
 import { hasRecords, lookupAddresses, lookupMx } from './lib/lookup.js';
 import { fqdnHeloOrSkip } from './lib/subject.js';
 
@@ -36,7 +36,7 @@ export const heloUnknown: CheckDef = {
     seen.push(describeMx(name, mx));
     if (mx.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists (MX only): ${trail(seen)}`);
     // both families were asked here (neither had records)
-    if ([a, aaaa, mx].some((x) => x?.status === 'tempfail')) return finding(ID, 'tempfail', `HELO ${name}: lookup failed temporarily: ${trail(seen)}`);
+    if ([a, aaaa, mx].some((x) => x?.status === 'tempfail')) return dnsTempfail(ID, `HELO ${name}: lookup failed temporarily: ${trail(seen)}`, [a, aaaa, mx].filter((x) => x !== undefined && x !== null));
     return finding(ID, 'fail', `HELO ${name} has no A, AAAA or MX record: ${trail(seen)}`);
   },
 };

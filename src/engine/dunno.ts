@@ -1,6 +1,8 @@
 /**
  * dunno — a Decider with no opinion: every request gets DUNNO.
- * Used by `serve --no-checks`-style setups and tests of the server alone.
+ * Used where the server is measured or tested alone, without the engine
+ * (test/server.test.ts, test/hostile-clients.test.ts; the command line has no
+ * such mode).
  *
  * What can go wrong: nothing; every request gets the same frozen decision.
  */

@@ -254,6 +254,15 @@ function findUnreachableSettings(
     }
   });
 
+  // Rate-limit conditions on the recipient where the message is counted:
+  // Postfix sends no recipient at END-OF-MESSAGE when there are several.
+  for (const r of config.limits.rules) {
+    if (r.charge_on !== 'accepted') continue;
+    const on = [r.only.recipient_domains.length > 0 ? 'only' : '', r.except.recipient_domains.length > 0 ? 'except' : ''].filter((x) => x !== '');
+    if (on.length === 0) continue;
+    warn(`limits.rules ${r.id}: ${on.map((x) => `${x}.recipient_domains`).join(', ')} with charge_on: accepted: the message is counted at END-OF-MESSAGE, where Postfix sends no recipient when there are several, so a message to several recipients is counted as if none matched (only: not counted; except: counted); set charge_on: attempts`);
+  }
+
   // DISCARD/HOLD where Postfix cannot carry them out (states.ts).
   const places: string[] = [];
   defs.forEach((d, i) => {

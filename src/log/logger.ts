@@ -5,7 +5,7 @@
  * path (appended). Writes are asynchronous (pino.destination sync:false) so a
  * slow disk or pipe never stalls the event loop; `flushLogger` must run before
  * exit or the buffered tail is lost (measured: 14 of 1000 lines lost on
- * SIGTERM without it — shared/notes/toolchain.md §3).
+ * SIGTERM without it).
  *
  * In --stdio mode (Postfix spawn(8)) stdout is the protocol and spawn connects
  * stderr to the same client, so logs may go to neither: "stdout" becomes
