@@ -18,6 +18,7 @@ import { FakeDns } from './helpers/fake-dns.js';
 import { startDnsServer } from './helpers/dns-server.js';
 import { memoryLogger } from './helpers/log.js';
 import { createRuntime } from '../src/runtime.js';
+import { createLimiter } from '../src/limits/limiter.js';
 
 function cfg(yaml: string): Config {
   const r = loadConfigText(yaml, 'test.yaml');
@@ -323,4 +324,19 @@ t.test('the runtime builds no limiter for an empty limits.rules: the allowlisted
   const p = one.engine.decide(local, conn());
   t.ok(p instanceof Promise, 'a limiter makes the decision asynchronous');
   t.equal(answer(await p), 'DUNNO');
+});
+
+t.test('charge_on: attempts counts a RCPT the rule lets through even when an identity check refuses it (docs/limits.md)', async (t) => {
+  const yaml = 'checks:\n  client_private: { action: reject }\nlimits:\n  rules:\n    - { id: tries, key: client_address, unit: recipients, charge_on: attempts, limit: 1/1h }\n';
+  const config = cfg(yaml);
+  const { log } = memoryLogger();
+  const limiter = createLimiter(config.limits, log);
+  t.teardown(() => limiter.close());
+  const e = createEngine(config, { dns: noDns, checks: [failing('client_private')], limiter, identityCache: false });
+  const c = conn();
+  const first = await e.decide(req('RCPT', { recipient: 'a@example.com' }), c);
+  t.match(answer(first), /^550 /, 'refused by the identity check');
+  t.same(first.findings.filter((f) => f.check === 'limit:tries').map((f) => f.result), ['pass'], 'the rule let it through, and counted it');
+  const second = await e.decide(req('RCPT', { recipient: 'b@example.com' }), c);
+  t.same(second.findings.filter((f) => f.check === 'limit:tries').map((f) => f.result), ['fail'], 'the refused attempt used up the 1/1h');
 });
