@@ -41,6 +41,7 @@ export const ErrorCodes = {
   PI_SERVER_LISTENER_ERROR: { text: 'an open listener reported an error (accept failed, e.g. EMFILE: too many open files)', level: 'error', effect: 'the listener keeps listening; open connections are unaffected; Postfix retries a refused connection' },
   PI_SERVER_DECIDE_FAILED: { text: 'deciding a request threw an unexpected error (the engine guards itself: a bug)', level: 'error', effect: 'a fixed DEFER_IF_PERMIT 4.3.0 is answered, not on_tempfail (the engine that applies it is what failed); never 5xx' },
   PI_SERVER_SYSTEMD_FDS: { text: 'LISTEN_FDS/LISTEN_PID are set but unusable', level: 'fatal', effect: 'the daemon exits non-zero' },
+  PI_SERVER_WORKERS_DYING: { text: 'workers: N: more than 10 worker restarts within a minute', level: 'fatal', effect: 'the cluster primary stops the other workers and exits 1 (systemd restarts the unit: Restart=on-failure)' },
   PI_SERVER_SHUTDOWN_TIMEOUT: { text: 'in-flight requests did not finish within server.shutdown_timeout', level: 'warn', effect: 'remaining connections are destroyed and the daemon exits' },
   // --- config ----------------------------------------------------------------
   PI_CONFIG_READ: { text: 'the config file cannot be read', level: 'fatal', effect: 'start: exit 78; reload: the old config keeps serving' },

@@ -282,6 +282,37 @@ t.test('workers: 2 — SIGHUP hands every worker the config the primary checked;
   t.equal(await d.stop(), 0, 'clean stop');
 });
 
+t.test('workers: 2 — workers that keep dying: the primary gives up with PI_SERVER_WORKERS_DYING and exits 1 (systemd Restart=on-failure acts)', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `listen: [inet:127.0.0.1:0]\nworkers: 2\ndns:\n  servers: ["${dns.server}"]\n`);
+  const d = await DaemonProcess.start(['serve', '--config', cfg], { readyMsg: 'cluster primary started' });
+  t.teardown(() => d.stop());
+  const killed = new Set<number>();
+  // Kill every worker as soon as it listens (both restart at once); the 11th
+  // restart within a minute makes the primary give up.
+  for (let round = 0; round < 14 && d.exitCode === null; round++) {
+    const w = await d.waitFor((l) => l.msg === 'listening' && !killed.has(Number(l.pid)), 15_000);
+    if (w === undefined) break;
+    for (const l of d.lines) {
+      const pid = Number(l.pid);
+      if (l.msg !== 'listening' || killed.has(pid)) continue;
+      killed.add(pid);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  t.ok(killed.size >= 11, `${killed.size} workers killed`);
+  const code = await Promise.race([d.exited, new Promise<string>((res) => setTimeout(() => res('still running'), 15_000))]);
+  t.equal(code, 1, 'the primary exits 1');
+  t.ok(d.lines.some((l) => l.code === 'PI_SERVER_WORKERS_DYING' && l.level === 'fatal'), 'logged at fatal with its code');
+});
+
 t.test('SIGHUP: a valid new config takes effect on an open connection; an invalid one is refused like check-config', async (t) => {
   const dns = await dnsServer();
   t.teardown(() => dns.stop());

@@ -13,8 +13,9 @@
  *   SIGUSR2         reopen the primary's log, REOPEN to every worker
  *
  * What can go wrong: a worker that dies is restarted after 500 ms; more than
- * 10 restarts in a minute and the primary gives up (stops the others, exit
- * 0 once they are gone, logged at fatal). `workers` and `metrics.listen`
+ * 10 restarts in a minute and the primary gives up (PI_SERVER_WORKERS_DYING,
+ * fatal: stops the others, exit 1 once they are gone, so that systemd's
+ * Restart=on-failure starts the daemon again). `workers` and `metrics.listen`
  * changes need a restart (logged at reload). A worker that asks for its
  * config gets the last one checked here, never the file as it is now.
  */
@@ -59,9 +60,11 @@ export async function runPrimary(startConfig: Config, startSource: ConfigSource,
     const fork = () => cluster.fork();
     for (let i = 0; i < config.workers; i++) fork();
     log.info({ workers: config.workers, version: version() }, 'cluster primary started');
+    /** exit status: 0 after a stop, 1 when the primary gave up on dying workers (systemd's Restart=on-failure then acts) */
+    let status = 0;
     const finish = () => {
       collector.close();
-      const done = () => flushLogger(log, () => resolve(0));
+      const done = () => flushLogger(log, () => resolve(status));
       if (metricsServer) void metricsServer.close().then(done);
       else done();
     };
@@ -75,8 +78,9 @@ export async function runPrimary(startConfig: Config, startSource: ConfigSource,
       restarts.push(now);
       while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
       if (restarts.length > MAX_RESTARTS) {
-        log.fatal(`workers keep dying (more than ${MAX_RESTARTS} restarts a minute); giving up`);
+        log.fatal({ code: 'PI_SERVER_WORKERS_DYING' }, `workers keep dying (more than ${MAX_RESTARTS} restarts a minute); giving up`);
         stopping = true;
+        status = 1;
         for (const wk of Object.values(cluster.workers ?? {})) wk?.kill();
         if (Object.keys(cluster.workers ?? {}).length === 0) finish();
         return;
