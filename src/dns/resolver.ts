@@ -589,6 +589,13 @@ export class CachingResolver implements DnsLookup {
     switch (q.type) {
       case T_A:
       case T_AAAA: {
+        if (list.length === 1) {
+          // One record (most answers): no Set, no spread, nothing to de-duplicate.
+          const r = list[0] as { address: string; ttl: number };
+          records = [q.type === T_A ? r.address : (canonicalIp(r.address) ?? r.address.toLowerCase())];
+          ttl = this.clampTtl((r.ttl < Infinity ? r.ttl : Infinity) * 1000); // as the loop below: a TTL that is no number counts as none
+          break;
+        }
         let minTtl = Infinity;
         const seen = new Set<string>();
         let i = 0;
@@ -639,6 +646,10 @@ export class CachingResolver implements DnsLookup {
         break;
       }
       default: {
+        if (list.length === 1) {
+          records = [normName(list[0] as string)]; // one PTR name (most answers): no Set, no spread
+          break;
+        }
         const seen = new Set<string>();
         let i = 0;
         for (; i < list.length && seen.size < MAX_RECORDS; i++) seen.add(normName(list[i] as string));
