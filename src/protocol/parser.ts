@@ -31,7 +31,7 @@
  * What can go wrong: never throws; every malformed input gets its protocol
  * error code from `feed`, after which the parser takes no more input.
  */
-import type { Attrs } from './request.js';
+import { ATTRIBUTE_NAMES, REQUEST_SLOT, attrsOf, type Attrs, type RawRequest } from './request.js';
 import type { ErrorCode } from '../errors.js';
 
 export interface ParserLimits {
@@ -48,9 +48,42 @@ export const DEFAULT_PARSER_LIMITS: ParserLimits = {
 
 const HIGH_BYTE = /[\x80-\xff]/;
 
+// Which known attribute (ATTRIBUTE_NAMES index) a line names, found without
+// cutting the name out of the line: a table indexed by a hash of the name's
+// length, first and last byte, then a byte-by-byte compare with the one
+// candidate. Why: slicing each name and storing by it hashed and
+// internalized ~30 strings per request (issue 11 §4; see RawRequest).
+// The hash is collision-free over ATTRIBUTE_NAMES (checked here at load).
+const SLOT_MASK = 63;
+const slotHash = (len: number, first: number, last: number): number => (len * 30 + first * 46 + last) & SLOT_MASK;
+const SLOT_OF = new Int8Array(SLOT_MASK + 1).fill(-1);
+for (let i = 0; i < ATTRIBUTE_NAMES.length; i++) {
+  const n = ATTRIBUTE_NAMES[i]!;
+  const h = slotHash(n.length, n.charCodeAt(0), n.charCodeAt(n.length - 1));
+  if (SLOT_OF[h] !== -1) throw new Error(`parser: attribute slot hash collision: ${n}`);
+  SLOT_OF[h] = i;
+}
+const MAX_NAME = 24; // the longest of ATTRIBUTE_NAMES (ccert_pubkey_fingerprint)
+
+/** The slot of the attribute named by buf[start, end), or -1 for any other name. */
+function slotOf(buf: string, start: number, end: number): number {
+  const len = end - start;
+  if (len > MAX_NAME) return -1;
+  const i = SLOT_OF[slotHash(len, buf.charCodeAt(start), buf.charCodeAt(end - 1))]!;
+  if (i < 0) return -1;
+  const name = ATTRIBUTE_NAMES[i]!;
+  if (name.length !== len) return -1;
+  for (let k = 0; k < len; k++) if (buf.charCodeAt(start + k) !== name.charCodeAt(k)) return -1;
+  return i;
+}
+
+const newValues = (): Array<string | undefined> => new Array<string | undefined>(ATTRIBUTE_NAMES.length);
+
 export class PolicyParser {
   private buf = '';
-  private attrs: Attrs = Object.create(null);
+  /** the request being read: known attributes by slot, the rest in `extra` (RawRequest) */
+  private values = newValues();
+  private extra: Attrs | null = null;
   private nAttrs = 0;
   private reqSize = 0;
   private highBytes = false;
@@ -71,12 +104,23 @@ export class PolicyParser {
   }
 
   /**
+   * `read` with each request as one attribute record (attrsOf): tests and
+   * tools; the server reads RawRequests.
+   */
+  feed(chunk: string, out: Attrs[], max = Infinity): ErrorCode | null {
+    const raws: RawRequest[] = [];
+    const err = this.read(chunk, raws, max);
+    for (let i = 0; i < raws.length; i++) out.push(attrsOf(raws[i]!));
+    return err;
+  }
+
+  /**
    * Consume a latin1-decoded chunk; push each complete request onto `out`,
    * at most `max` of them: once `max` requests are out, the rest of the input
    * is kept unparsed (`held`) until the next call, which may pass '' to go on.
    * Returns null, or the code of the protocol error that stopped the parser.
    */
-  feed(chunk: string, out: Attrs[], max = Infinity): ErrorCode | null {
+  read(chunk: string, out: RawRequest[], max = Infinity): ErrorCode | null {
     if (this.error !== null) return this.error;
     if (max <= 0) {
       // Hold the bytes as they are; `buf` always starts at a line start, so the
@@ -92,13 +136,13 @@ export class PolicyParser {
       const held = this.buf;
       this.buf = '';
       this.holding = false;
-      return this.feed(held + chunk, out, max);
+      return this.read(held + chunk, out, max);
     }
     const nul = chunk.indexOf('\0');
     if (nul !== -1) {
       // Requests completed before the NUL are still delivered, as they would be
       // had the NUL arrived in a later chunk: the outcome must not depend on the split.
-      const before = nul > 0 ? this.feed(chunk.slice(0, nul), out, max) : null;
+      const before = nul > 0 ? this.read(chunk.slice(0, nul), out, max) : null;
       if (before !== null) return before;
       if (this.holding) {
         // still deciding earlier requests: the error comes when the parser reaches it
@@ -128,11 +172,12 @@ export class PolicyParser {
       if (end === start) {
         // empty line: end of request (or a stray blank line between requests)
         if (this.nAttrs > 0) {
-          const a = this.attrs;
-          if (a.request !== 'smtpd_access_policy') return this.fail('PI_PROTO_BAD_REQUEST_TYPE');
-          if (this.highBytes) redecodeUtf8(a);
-          out.push(a);
-          this.attrs = Object.create(null);
+          const raw: RawRequest = { values: this.values, extra: this.extra };
+          if (raw.values[REQUEST_SLOT] !== 'smtpd_access_policy') return this.fail('PI_PROTO_BAD_REQUEST_TYPE');
+          if (this.highBytes) redecodeUtf8(raw);
+          out.push(raw);
+          this.values = newValues();
+          this.extra = null;
           this.nAttrs = 0;
           this.reqSize = 0;
           if (--max <= 0 && nl + 1 < buf.length) {
@@ -151,7 +196,9 @@ export class PolicyParser {
       if (++this.nAttrs > maxAttributes) return this.fail('PI_PROTO_TOO_MANY_ATTRS');
       const eq = buf.indexOf('=', start);
       if (eq === -1 || eq >= end || eq === start) return this.fail('PI_PROTO_NO_EQUALS');
-      this.attrs[buf.slice(start, eq)] = buf.slice(eq + 1, end);
+      const slot = slotOf(buf, start, eq);
+      if (slot >= 0) this.values[slot] = buf.slice(eq + 1, end);
+      else (this.extra ??= Object.create(null) as Attrs)[buf.slice(start, eq)] = buf.slice(eq + 1, end);
       start = nl + 1;
     }
     this.buf = start === 0 ? buf : buf.slice(start);
@@ -168,14 +215,17 @@ export class PolicyParser {
     this.error = code;
     this.buf = '';
     this.holding = false;
-    this.attrs = Object.create(null);
+    this.values = newValues();
+    this.extra = null;
     return code;
   }
 }
 
-function redecodeUtf8(a: Attrs): void {
-  for (const k in a) {
-    const v = a[k]!;
-    if (HIGH_BYTE.test(v)) a[k] = Buffer.from(v, 'latin1').toString('utf8');
-  }
+const utf8 = (v: string): string => (HIGH_BYTE.test(v) ? Buffer.from(v, 'latin1').toString('utf8') : v);
+
+function redecodeUtf8(raw: RawRequest): void {
+  const v = raw.values;
+  for (let i = 0; i < v.length; i++) if (v[i] !== undefined) v[i] = utf8(v[i]!);
+  const a = raw.extra;
+  if (a !== null) for (const k in a) a[k] = utf8(a[k]!);
 }

@@ -1,11 +1,13 @@
 /**
  * request — the typed view of one Postfix policy request.
  *
- * The parser hands over a raw attribute record (every name=value pair Postfix
- * sent, unknown ones included); `toPolicyRequest` gives it the shape of the
- * attributes Postfix 3.x documents (SMTPD_POLICY_README). Absent attributes
- * read as '' (strings) or 0 (numbers), exactly as Postfix itself reports an
- * unavailable value.
+ * The parser hands over a RawRequest (the attributes Postfix 3.x documents,
+ * SMTPD_POLICY_README, in fixed slots; any other name=value pair in a side
+ * record); `requestOf` gives it the shape of those attributes, and
+ * `toPolicyRequest` does the same for an attribute record (tests, the CLI).
+ * Absent attributes read as '' (strings) or 0 (numbers), exactly as Postfix
+ * itself reports an unavailable value; `attrs` (every attribute as received)
+ * is built on first use.
  *
  * What can go wrong: nothing; numbers that are not plain unsigned decimals
  * of at most 15 digits read as 0 (recipient_count is further clamped by the
@@ -54,6 +56,12 @@ export interface PolicyRequest {
   readonly compatibility_level: string;
   readonly mail_version: string;
   readonly tls_sni: string;
+  /**
+   * false when the request carried no helo_name attribute at all, which is not
+   * `helo_name=` (Postfix sends that when no HELO/EHLO was given): the same as
+   * `attrs.helo_name !== undefined`, without building `attrs`
+   */
+  readonly has_helo_name: boolean;
   /** every attribute as received, unknown ones included */
   readonly attrs: Attrs;
 }
@@ -63,54 +71,132 @@ export interface PolicyRequest {
  * encryption_keysize). Anything else (a sign, a fraction, an exponent, hex,
  * more than 15 digits) was not sent by Postfix and reads as 0, so no request
  * can hand a check or a rate limit a negative, fractional or huge count.
+ * Why a char loop, not /^\d{1,15}$/: three regex calls per request on the warm
+ * path (issue 11 §4); the loop accepts exactly the same strings.
  */
-const UNSIGNED = /^\d{1,15}$/;
-
 function num(v: string | undefined): number {
-  if (v === undefined || !UNSIGNED.test(v)) return 0;
+  if (v === undefined || v.length === 0 || v.length > 15) return 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return 0;
+  }
   return Number(v);
 }
 
 /**
- * Build the typed request. One object literal with a fixed key order, so every
- * request shares one hidden class (cheap property access on the hot path).
+ * The attributes PolicyRequest names, in its field order. The parser keeps
+ * their values in fixed slots (the index here) instead of a record per
+ * request (see RawRequest).
  */
+export const ATTRIBUTE_NAMES = [
+  'request', 'protocol_state', 'protocol_name', 'helo_name', 'queue_id', 'sender', 'recipient',
+  'recipient_count', 'client_address', 'client_name', 'reverse_client_name', 'client_port', 'instance',
+  'sasl_method', 'sasl_username', 'sasl_sender', 'size', 'ccert_subject', 'ccert_issuer',
+  'ccert_fingerprint', 'ccert_pubkey_fingerprint', 'encryption_protocol', 'encryption_cipher',
+  'encryption_keysize', 'etrn_domain', 'stress', 'policy_context', 'server_address', 'server_port',
+  'compatibility_level', 'mail_version', 'tls_sni',
+] as const;
+
+/** Slot of `request` in RawRequest.values (the parser tests it at the end of every request). */
+export const REQUEST_SLOT = 0;
+const HELO_SLOT = 3;
+
+/**
+ * One request as the parser leaves it: `values[i]` is the value of
+ * ATTRIBUTE_NAMES[i] (undefined when the request did not carry it), `extra`
+ * every other attribute (a null-prototype record; null when there was none).
+ * Why not one record of every attribute: a null-prototype object grown to ~30
+ * entries per request was 5.3 KB of the warm path's 11.3 KB of allocation and
+ * its stores (keys hashed and internalized) ~1 µs of its CPU (issue 11 §4,
+ * bench/hotpath.mjs); fixed slots cost one array and the value strings.
+ */
+export interface RawRequest {
+  readonly values: Array<string | undefined>;
+  extra: Attrs | null;
+}
+
+/** A RawRequest's attributes as one null-prototype record (known ones first). */
+export function attrsOf(raw: RawRequest): Attrs {
+  const a: Attrs = Object.create(null);
+  const v = raw.values;
+  for (let i = 0; i < ATTRIBUTE_NAMES.length; i++) if (v[i] !== undefined) a[ATTRIBUTE_NAMES[i]!] = v[i]!;
+  if (raw.extra !== null) for (const k in raw.extra) a[k] = raw.extra[k]!;
+  return a;
+}
+
+/** The RawRequest of an attribute record (the inverse of attrsOf). */
+function rawOf(a: Attrs): RawRequest {
+  const values = new Array<string | undefined>(ATTRIBUTE_NAMES.length);
+  for (let i = 0; i < ATTRIBUTE_NAMES.length; i++) values[i] = a[ATTRIBUTE_NAMES[i]!];
+  return { values, extra: null };
+}
+
+/**
+ * The typed request. A class, so that every request shares one hidden class
+ * (cheap property access on the hot path), and `attrs` is built only when
+ * read (it is not on the warm path: `has_helo_name` answers the one question
+ * the engine asks of it per request).
+ */
+// The fields are PolicyRequest's (interface merging): written once, there.
+interface Request extends PolicyRequest {}
+class Request {
+  private readonly raw: RawRequest;
+  private record: Attrs | null;
+
+  constructor(raw: RawRequest, record: Attrs | null) {
+    const v = raw.values;
+    // every field in one fixed order: one hidden class for all requests
+    const w = this as { -readonly [K in keyof PolicyRequest]: PolicyRequest[K] };
+    w.request = v[0] ?? '';
+    w.protocol_state = (v[1] ?? '').toUpperCase();
+    w.protocol_name = v[2] ?? '';
+    w.helo_name = v[3] ?? '';
+    w.queue_id = v[4] ?? '';
+    w.sender = v[5] ?? '';
+    w.recipient = v[6] ?? '';
+    w.recipient_count = num(v[7]);
+    w.client_address = v[8] ?? '';
+    w.client_name = v[9] ?? '';
+    w.reverse_client_name = v[10] ?? '';
+    w.client_port = v[11] ?? '';
+    w.instance = v[12] ?? '';
+    w.sasl_method = v[13] ?? '';
+    w.sasl_username = v[14] ?? '';
+    w.sasl_sender = v[15] ?? '';
+    w.size = num(v[16]);
+    w.ccert_subject = v[17] ?? '';
+    w.ccert_issuer = v[18] ?? '';
+    w.ccert_fingerprint = v[19] ?? '';
+    w.ccert_pubkey_fingerprint = v[20] ?? '';
+    w.encryption_protocol = v[21] ?? '';
+    w.encryption_cipher = v[22] ?? '';
+    w.encryption_keysize = num(v[23]);
+    w.etrn_domain = v[24] ?? '';
+    w.stress = v[25] ?? '';
+    w.policy_context = v[26] ?? '';
+    w.server_address = v[27] ?? '';
+    w.server_port = v[28] ?? '';
+    w.compatibility_level = v[29] ?? '';
+    w.mail_version = v[30] ?? '';
+    w.tls_sni = v[31] ?? '';
+    w.has_helo_name = v[HELO_SLOT] !== undefined;
+    this.raw = raw;
+    this.record = record;
+  }
+
+  get attrs(): Attrs {
+    return (this.record ??= attrsOf(this.raw));
+  }
+}
+
+/** The typed request of what the parser left (the server's path). */
+export function requestOf(raw: RawRequest): PolicyRequest {
+  return new Request(raw, null);
+}
+
+/** The typed request of an attribute record (tests, `policyd-identity test`); `attrs` is that record. */
 export function toPolicyRequest(a: Attrs): PolicyRequest {
-  return {
-    request: a.request ?? '',
-    protocol_state: (a.protocol_state ?? '').toUpperCase(),
-    protocol_name: a.protocol_name ?? '',
-    helo_name: a.helo_name ?? '',
-    queue_id: a.queue_id ?? '',
-    sender: a.sender ?? '',
-    recipient: a.recipient ?? '',
-    recipient_count: num(a.recipient_count),
-    client_address: a.client_address ?? '',
-    client_name: a.client_name ?? '',
-    reverse_client_name: a.reverse_client_name ?? '',
-    client_port: a.client_port ?? '',
-    instance: a.instance ?? '',
-    sasl_method: a.sasl_method ?? '',
-    sasl_username: a.sasl_username ?? '',
-    sasl_sender: a.sasl_sender ?? '',
-    size: num(a.size),
-    ccert_subject: a.ccert_subject ?? '',
-    ccert_issuer: a.ccert_issuer ?? '',
-    ccert_fingerprint: a.ccert_fingerprint ?? '',
-    ccert_pubkey_fingerprint: a.ccert_pubkey_fingerprint ?? '',
-    encryption_protocol: a.encryption_protocol ?? '',
-    encryption_cipher: a.encryption_cipher ?? '',
-    encryption_keysize: num(a.encryption_keysize),
-    etrn_domain: a.etrn_domain ?? '',
-    stress: a.stress ?? '',
-    policy_context: a.policy_context ?? '',
-    server_address: a.server_address ?? '',
-    server_port: a.server_port ?? '',
-    compatibility_level: a.compatibility_level ?? '',
-    mail_version: a.mail_version ?? '',
-    tls_sni: a.tls_sni ?? '',
-    attrs: a,
-  };
+  return new Request(rawOf(a), a);
 }
 
 /** Parse a request block in Postfix's own format (tests, `policyd-identity test`). */

@@ -23,7 +23,7 @@
  * DEFER_IF_PERMIT — never 5xx, never OK.
  */
 import { PolicyParser, type ParserLimits } from '../protocol/parser.js';
-import { toPolicyRequest, PROTOCOL_STATES, type Attrs, type PolicyRequest } from '../protocol/request.js';
+import { requestOf, PROTOCOL_STATES, type RawRequest, type PolicyRequest } from '../protocol/request.js';
 import { encodeAction, DUNNO, type PolicyAction } from '../protocol/action.js';
 import type { Decider, Decision, ConnState } from '../engine/types.js';
 import type { ErrorCode } from '../errors.js';
@@ -73,7 +73,7 @@ const UNKNOWN_STATE_DECISION = (state: string): Decision => ({
 export class Session {
   private readonly parser: PolicyParser;
   /** the parsed request waiting to be decided: never more than one */
-  private readonly queue: Attrs[] = [];
+  private readonly queue: RawRequest[] = [];
   private busy = false;
   private paused = false;
   private closing = false;
@@ -121,7 +121,7 @@ export class Session {
   }
 
   private parse(chunk: string): void {
-    const err = this.parser.feed(chunk, this.queue, this.busy || this.queue.length > 0 ? 0 : 1);
+    const err = this.parser.read(chunk, this.queue, this.busy || this.queue.length > 0 ? 0 : 1);
     if (err !== null) this.protocolError(err);
   }
 
@@ -147,9 +147,9 @@ export class Session {
       // next request: the parsed one, else one more from the held bytes (a protocol
       // error found there still closes the connection, after the answers before it)
       if (this.queue.length === 0 && this.parser.held > 0) this.parse('');
-      const attrs = this.queue.shift();
-      if (attrs === undefined) break;
-      const req = toPolicyRequest(attrs);
+      const raw = this.queue.shift();
+      if (raw === undefined) break;
+      const req = requestOf(raw);
       const ctx = this.getContext();
       const t0 = process.hrtime.bigint();
       if (!PROTOCOL_STATES.has(req.protocol_state)) {
