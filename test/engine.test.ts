@@ -338,6 +338,29 @@ t.test('a check that never settles counts as tempfail after the deadline', async
   t.equal(d.action.verb, 'DEFER_IF_PERMIT');
 });
 
+t.test('beside a check that hangs or rejects, the other asynchronous checks keep their own findings', async (t) => {
+  const later = (id: string, ms: number): Promise<Finding> =>
+    new Promise((resolve) => setTimeout(() => resolve({ check: id, result: 'fail', reason: `${id} late` }), ms));
+  const { engine } = engineWith([
+    fake('early', 'pass'),
+    fake('hang', () => new Promise<Finding>(() => {})),
+    fake('late', () => later('late', 20)),
+  ], { checks: { early: { action: 'reject' }, hang: { action: 'reject' }, late: { action: 'warn' } }, deadline: 100 });
+  const d = await decide(engine);
+  t.same(d.findings.map((f) => `${f.check}=${f.result}`), ['early=pass', 'hang=tempfail', 'late=fail']);
+  t.match(d.findings[1]!.reason, /dns\.deadline/);
+  t.equal(d.findings[2]!.reason, 'late late');
+
+  // a rejection does not cut the others short: a slower check still answers within the guard
+  const { engine: e2 } = engineWith([
+    fake('rejects', () => Promise.reject(new Error('async boom'))),
+    fake('slow', () => later('slow', 30)),
+  ], { checks: { rejects: { action: 'reject' }, slow: { action: 'warn' } }, deadline: 1000 });
+  const d2 = await decide(e2);
+  t.same(d2.findings.map((f) => `${f.check}=${f.result}`), ['rejects=tempfail', 'slow=fail']);
+  t.match(d2.findings[0]!.reason, /internal error in check: async boom/);
+});
+
 t.test('an unexpected error in the engine answers on_tempfail with note internal error', async (t) => {
   const engine = createEngine(config({ checks: { x: { action: 'reject' } } }), {
     dns: {

@@ -12,8 +12,8 @@
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail.
  */
-import type { CheckDef } from './types.js';
-import { fcrdnsOrSkip } from './lib/fcrdns.js';
+import type { CheckDef, Finding } from './types.js';
+import { fcrdnsOrSkip, type Fcrdns } from './lib/fcrdns.js';
 import { finding, isFinding, dnsTempfail } from './lib/format.js';
 
 const ID = 'rdns_unconfirmed';
@@ -23,13 +23,15 @@ export const rdnsUnconfirmed: CheckDef = {
   group: 'rdns',
   summary: 'no PTR name of the client resolves back to the client address (FCrDNS fails)',
   defaults: { action: 'defer', code: '450 4.7.25', message: 'cannot find your hostname, [{client_address}]', score: 2 },
-  async run(ctx) {
-    const f = await fcrdnsOrSkip(ctx, ID);
-    if (isFinding(f)) return f;
-    const first = f.confirmed[0];
-    if (first !== undefined) return finding(ID, 'pass', `${first} is confirmed: ${f.trail}`, { ptr: first });
-    if (f.tempfail) return dnsTempfail(ID, `not confirmed, a lookup failed temporarily: ${f.trail}`, [f.ptr, ...f.forward.map((x) => x.answer)]);
-    if (f.ptr.status !== 'ok') return finding(ID, 'fail', `no PTR name to confirm: ${f.trail}`);
-    return finding(ID, 'fail', `no PTR name resolves back to ${f.client.text}: ${f.trail}`);
-  },
+  // a `.then` with a module-level function, not an async run(): no suspended frame held while the lookups wait
+  run: (ctx) => fcrdnsOrSkip(ctx, ID).then(judge),
 };
+
+function judge(f: Fcrdns | Finding): Finding {
+  if (isFinding(f)) return f;
+  const first = f.confirmed[0];
+  if (first !== undefined) return finding(ID, 'pass', `${first} is confirmed: ${f.trail}`, { ptr: first });
+  if (f.tempfail) return dnsTempfail(ID, `not confirmed, a lookup failed temporarily: ${f.trail}`, [f.ptr, ...f.forward.map((x) => x.answer)]);
+  if (f.ptr.status !== 'ok') return finding(ID, 'fail', `no PTR name to confirm: ${f.trail}`);
+  return finding(ID, 'fail', `no PTR name resolves back to ${f.client.text}: ${f.trail}`);
+}

@@ -12,7 +12,8 @@
  * sender, address-literal domains and a domain that does not exist (MX
  * NXDOMAIN: nothing to say about its MX; sender_domain_unknown judges it).
  */
-import type { CheckDef } from './types.js';
+import type { CheckDef, Finding } from './types.js';
+import type { SenderMx } from './lib/sender-mx.js';
 import { finding, isFinding } from './lib/format.js';
 import { senderMxOrFinding } from './lib/sender.js';
 
@@ -23,11 +24,13 @@ export const senderNullMx: CheckDef = {
   group: 'sender',
   summary: 'the sender domain has a null MX (RFC 7505): it accepts no mail, so no bounces',
   defaults: { action: 'reject', code: '550 5.7.27', message: 'sender domain {sender_domain} does not accept mail (nullMX)', score: 5 },
-  async run(ctx) {
-    const smx = await senderMxOrFinding(ctx, ID);
-    if (isFinding(smx)) return smx;
-    if (smx.nxdomain) return finding(ID, 'skip', `${smx.domain} does not exist (sender_domain_unknown judges it): ${smx.trail}`);
-    if (smx.nullMx) return finding(ID, 'fail', `${smx.domain} has a null MX: ${smx.trail}`);
-    return finding(ID, 'pass', `${smx.domain} has no null MX: ${smx.trail}`);
-  },
+  // a `.then` with a module-level function, not an async run(): no suspended frame held while the MX lookup waits
+  run: (ctx) => senderMxOrFinding(ctx, ID).then(judge),
 };
+
+function judge(smx: SenderMx | Finding): Finding {
+  if (isFinding(smx)) return smx;
+  if (smx.nxdomain) return finding(ID, 'skip', `${smx.domain} does not exist (sender_domain_unknown judges it): ${smx.trail}`);
+  if (smx.nullMx) return finding(ID, 'fail', `${smx.domain} has a null MX: ${smx.trail}`);
+  return finding(ID, 'pass', `${smx.domain} has no null MX: ${smx.trail}`);
+}

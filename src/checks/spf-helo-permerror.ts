@@ -14,7 +14,7 @@
  * the spf_mail_from / spf_helo check reports (tempfail).
  */
 import type { CheckDef } from './types.js';
-import { spfFinding } from './lib/spf.js';
+import { spfCheck } from './lib/spf.js';
 
 const ID = 'spf_helo_permerror';
 
@@ -23,5 +23,5 @@ export const spfHeloPermerror: CheckDef = {
   group: 'helo',
   summary: 'SPF of the HELO identity is permerror (the record of the HELO name cannot be evaluated)',
   defaults: { action: 'warn', message: 'SPF permerror: the SPF record of {spf_domain} cannot be evaluated', score: 1 },
-  run: (ctx) => spfFinding(ctx, ID, 'helo', 'permerror'),
+  run: spfCheck(ID, 'helo', 'permerror'),
 };

@@ -14,7 +14,7 @@
  * the spf_mail_from / spf_helo check reports (tempfail).
  */
 import type { CheckDef } from './types.js';
-import { spfFinding } from './lib/spf.js';
+import { spfCheck } from './lib/spf.js';
 
 const ID = 'spf_helo_softfail';
 
@@ -23,5 +23,5 @@ export const spfHeloSoftfail: CheckDef = {
   group: 'helo',
   summary: 'SPF of the HELO identity is softfail',
   defaults: { action: 'warn', message: 'SPF softfail: {spf_domain} does not quite allow {client_address} to use it as HELO name', score: 2 },
-  run: (ctx) => spfFinding(ctx, ID, 'helo', 'softfail'),
+  run: spfCheck(ID, 'helo', 'softfail'),
 };

@@ -17,7 +17,7 @@
  * the spf_mail_from / spf_helo check reports (tempfail).
  */
 import type { CheckDef } from './types.js';
-import { spfFinding } from './lib/spf.js';
+import { spfCheck } from './lib/spf.js';
 
 const ID = 'spf_helo';
 
@@ -26,5 +26,5 @@ export const spfHelo: CheckDef = {
   group: 'helo',
   summary: 'SPF (RFC 7208 §2.3) of the HELO identity (postmaster@<HELO name>) is fail; temperror is a tempfail',
   defaults: { action: 'reject', code: '550 5.7.23', message: 'SPF fail: {spf_domain} does not allow {client_address} to use it as HELO name', score: 5 },
-  run: (ctx) => spfFinding(ctx, ID, 'helo', 'fail'),
+  run: spfCheck(ID, 'helo', 'fail'),
 };

@@ -16,7 +16,7 @@
  * the spf_mail_from / spf_helo check reports (tempfail).
  */
 import type { CheckDef } from './types.js';
-import { spfFinding } from './lib/spf.js';
+import { spfCheck } from './lib/spf.js';
 
 const ID = 'spf_mail_from_permerror';
 
@@ -25,5 +25,5 @@ export const spfMailFromPermerror: CheckDef = {
   group: 'sender',
   summary: "SPF of the MAIL FROM identity is permerror (the domain's record cannot be evaluated: syntax, more than 10 DNS-querying terms or 2 void lookups)",
   defaults: { action: 'warn', message: 'SPF permerror: the SPF record of {spf_domain} cannot be evaluated', score: 1 },
-  run: (ctx) => spfFinding(ctx, ID, 'mailfrom', 'permerror'),
+  run: spfCheck(ID, 'mailfrom', 'permerror'),
 };

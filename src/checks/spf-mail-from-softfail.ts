@@ -15,7 +15,7 @@
  * the spf_mail_from / spf_helo check reports (tempfail).
  */
 import type { CheckDef } from './types.js';
-import { spfFinding } from './lib/spf.js';
+import { spfCheck } from './lib/spf.js';
 
 const ID = 'spf_mail_from_softfail';
 
@@ -24,5 +24,5 @@ export const spfMailFromSoftfail: CheckDef = {
   group: 'sender',
   summary: 'SPF of the MAIL FROM identity is softfail (the domain says: probably not authorized)',
   defaults: { action: 'warn', message: 'SPF softfail: {spf_domain} does not quite allow {client_address} to send mail as {spf_sender}', score: 2 },
-  run: (ctx) => spfFinding(ctx, ID, 'mailfrom', 'softfail'),
+  run: spfCheck(ID, 'mailfrom', 'softfail'),
 };

@@ -19,7 +19,7 @@
  * the spf_mail_from / spf_helo check reports (tempfail).
  */
 import type { CheckDef } from './types.js';
-import { spfFinding } from './lib/spf.js';
+import { spfCheck } from './lib/spf.js';
 
 const ID = 'spf_mail_from';
 
@@ -28,5 +28,5 @@ export const spfMailFrom: CheckDef = {
   group: 'sender',
   summary: 'SPF (RFC 7208) of the MAIL FROM identity (postmaster@<HELO> for the null sender) is fail; temperror is a tempfail',
   defaults: { action: 'reject', code: '550 5.7.23', message: 'SPF fail: {spf_domain} does not allow {client_address} to send mail as {spf_sender}', score: 5 },
-  run: (ctx) => spfFinding(ctx, ID, 'mailfrom', 'fail'),
+  run: spfCheck(ID, 'mailfrom', 'fail'),
 };

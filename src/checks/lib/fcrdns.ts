@@ -65,8 +65,21 @@ export function fcrdnsOrSkip(ctx: CheckContext, check: string): Promise<Fcrdns |
  * one name is confirmed; otherwise skip (nothing to judge) or tempfail (a
  * lookup on the way failed temporarily).
  */
-export async function confirmedOrFinding(ctx: CheckContext, check: string): Promise<Fcrdns | Finding> {
-  const f = await fcrdnsOrSkip(ctx, check);
+export function confirmedOrFinding(ctx: CheckContext, check: string): Promise<Fcrdns | Finding> {
+  // One `.then` with a judging function made once per check, not an async
+  // function: its suspended frame was held by every request waiting for DNS.
+  let judge = CONFIRMED.get(check);
+  if (judge === undefined) {
+    judge = (f) => confirmedJudgement(f, check);
+    CONFIRMED.set(check, judge);
+  }
+  return fcrdnsOrSkip(ctx, check).then(judge);
+}
+
+/** confirmedOrFinding's judging function per check (the two rdns checks that need a confirmed name). */
+const CONFIRMED = new Map<string, (f: Fcrdns | Finding) => Fcrdns | Finding>();
+
+function confirmedJudgement(f: Fcrdns | Finding, check: string): Fcrdns | Finding {
   if (isFinding(f) || f.confirmed.length > 0) return f;
   return f.tempfail
     ? dnsTempfail(check, `no confirmed PTR name, a lookup failed temporarily: ${f.trail}`, [f.ptr, ...f.forward.map((x) => x.answer)])

@@ -334,12 +334,20 @@ export function spfVars(e: SpfEvaluation): Readonly<Record<string, string>> {
 }
 
 /**
- * The finding of an spf_* check: `judged` is the SPF result it fails on.
+ * The run() of an spf_* check: `judged` is the SPF result it fails on.
  * temperror is a tempfail of the check judging `fail` (the one that would
- * refuse); the softfail and permerror checks skip it.
+ * refuse); the softfail and permerror checks skip it. Made once per check,
+ * with its judgement as a function made once too: a run is then one `.then`
+ * on the memoised evaluation. Why not an async function per run, as before:
+ * its suspended frame (generator, await closures, context) was held by every
+ * request while it waited for DNS, six per never-seen identity.
  */
-export async function spfFinding(ctx: CheckContext, check: string, identity: SpfIdentity, judged: 'fail' | 'softfail' | 'permerror'): Promise<Finding> {
-  const e = await spfOf(ctx, identity);
+export function spfCheck(check: string, identity: SpfIdentity, judged: 'fail' | 'softfail' | 'permerror'): (ctx: CheckContext) => Promise<Finding> {
+  const judge = (e: SpfEvaluation | SpfSkip): Finding => spfJudgement(e, check, identity, judged);
+  return (ctx) => spfOf(ctx, identity).then(judge);
+}
+
+function spfJudgement(e: SpfEvaluation | SpfSkip, check: string, identity: SpfIdentity, judged: 'fail' | 'softfail' | 'permerror'): Finding {
   if (isSkip(e)) return finding(check, 'skip', e.skip);
   const vars = spfVars(e);
   const why = describeSpf(e);
