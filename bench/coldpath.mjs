@@ -14,6 +14,7 @@
 //        [--inflight 50] [--delay 2.5-7.5] [--cli PATH/dist/cli.js] [--start N]
 //        [--alloc-sites FILE.heapprofile]
 //   node [--max-semi-space-size=4] bench/coldpath.mjs --entry-size 4000 [--cli ...]
+//   node --expose-gc bench/coldpath.mjs --held 200 [--cli ...]
 //
 // Prints CPU µs per identity (process.cpuUsage, user + system) per rep, min
 // and median, and DNS queries per identity (the server's counter). Beside it,
@@ -34,7 +35,12 @@
 // identity_cache.ttl 60 s, one with the cache on, one with it off
 // (identity_cache.size 0), and compare the heap used after a full GC; it
 // prints that difference per entry beside the cache's own estimate
-// (identityCacheBytes / entries, what identity_cache.max_bytes counts). --cli
+// (identityCacheBytes / entries, what identity_cache.max_bytes counts).
+// --held K: the heap one request holds while it waits for DNS: K requests
+// are started at once against a DNS server that answers after 400 ms, with
+// both caches off (dns.cache.size 0, identity_cache.size 0); 200 ms in, the
+// heap used after a full GC minus the same after a first round of K (all
+// answered) is divided by K (needs --expose-gc). --cli
 // points at another build's dist/cli.js (A/B of a patch: run both,
 // alternately; the cold identities are numbered from --start, so two runs can
 // use disjoint names and never meet a cache entry of the other).
@@ -59,8 +65,10 @@ let next = Number(value('--start', '1048576')); // above the socket bench's numb
 const ALLOC_SITES = value('--alloc-sites', '');
 const ENTRY_SIZE = Number(value('--entry-size', '0'));
 const ENTRY_CHILD = value('--entry-size-child', '');
+const HELD = Number(value('--held', '0'));
 const CLI = path.resolve(value('--cli', path.join(ROOT, 'dist', 'cli.js')));
 if (ENTRY_SIZE > 0 && ENTRY_CHILD === '') await entrySize();
+if (HELD > 0) await held();
 const cacheYaml = ENTRY_CHILD === '' ? '' : `identity_cache:\n  ttl: 60s\n  size: ${ENTRY_CHILD === 'on' ? 100000 : 0}\n  max_bytes: ${2 ** 34}`;
 const { dns, ctx, counters, Session, stats, close } = await startInProcess({ cli: CLI, name: 'coldpath', dnsDelay: DELAY, yaml: cacheYaml });
 try {
@@ -134,6 +142,29 @@ try {
     dns_queries_per_identity: +queries.toFixed(2), not_dunno: notDunno })}\n`);
 } finally {
   await close();
+}
+
+/** --held: heap per request waiting for DNS (see the header). */
+async function held() {
+  const gc = (await import('node:vm')).runInNewContext('gc');
+  const d = await startInProcess({ cli: CLI, name: 'coldpath-held', dnsDelay: '400-400', yaml: 'identity_cache:\n  size: 0\ndns:\n  cache:\n    size: 0\n' });
+  let answered = 0;
+  const sessions = [];
+  for (let k = 0; k < HELD; k++) sessions.push(new d.Session(() => d.ctx, { write() { answered++; }, end() {} }, `held.${k}`));
+  const round = () => { for (const s of sessions) { if (!coldHasPtr(next)) next++; s.receive(coldRequest(next++)); } };
+  const until = async (n) => { for (let i = 0; i < 200 && answered < n; i++) await new Promise((r) => setTimeout(r, 50)); };
+  const used = () => { for (let i = 0; i < 3; i++) gc(); return v8.getHeapStatistics().used_heap_size; };
+  round(); // the code warm, every module loaded
+  await until(HELD);
+  const idle = used();
+  round();
+  await new Promise((r) => setTimeout(r, 200)); // every request waits for its first answers (400 ms)
+  const busy = used();
+  const waiting = HELD - (answered - HELD);
+  await until(2 * HELD);
+  process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), requests: HELD, waiting, held_bytes_per_request: Math.round((busy - idle) / HELD) })}\n`);
+  await d.close();
+  process.exit(0);
 }
 
 /** --entry-size: the same identities in two children, identity cache on and off; heap difference per entry. */
