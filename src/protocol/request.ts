@@ -137,49 +137,52 @@ function rawOf(a: Attrs): RawRequest {
  * read (it is not on the warm path: `has_helo_name` answers the one question
  * the engine asks of it per request).
  */
-// The fields are PolicyRequest's (interface merging): written once, there.
-interface Request extends PolicyRequest {}
-class Request {
+// The fields are PolicyRequest's (interface merging), written once, there;
+// writable here so that the constructor assigns them as `this.x = ...`: V8
+// sizes a class's objects by those assignments (all fields in-object; through
+// an alias they went to a property array grown in steps, ~1 KB per request).
+type Fields = { -readonly [K in Exclude<keyof PolicyRequest, 'attrs'>]: PolicyRequest[K] };
+interface Request extends Fields {}
+class Request implements PolicyRequest {
   private readonly raw: RawRequest;
   private record: Attrs | null;
 
   constructor(raw: RawRequest, record: Attrs | null) {
     const v = raw.values;
     // every field in one fixed order: one hidden class for all requests
-    const w = this as { -readonly [K in keyof PolicyRequest]: PolicyRequest[K] };
-    w.request = v[0] ?? '';
-    w.protocol_state = (v[1] ?? '').toUpperCase();
-    w.protocol_name = v[2] ?? '';
-    w.helo_name = v[3] ?? '';
-    w.queue_id = v[4] ?? '';
-    w.sender = v[5] ?? '';
-    w.recipient = v[6] ?? '';
-    w.recipient_count = num(v[7]);
-    w.client_address = v[8] ?? '';
-    w.client_name = v[9] ?? '';
-    w.reverse_client_name = v[10] ?? '';
-    w.client_port = v[11] ?? '';
-    w.instance = v[12] ?? '';
-    w.sasl_method = v[13] ?? '';
-    w.sasl_username = v[14] ?? '';
-    w.sasl_sender = v[15] ?? '';
-    w.size = num(v[16]);
-    w.ccert_subject = v[17] ?? '';
-    w.ccert_issuer = v[18] ?? '';
-    w.ccert_fingerprint = v[19] ?? '';
-    w.ccert_pubkey_fingerprint = v[20] ?? '';
-    w.encryption_protocol = v[21] ?? '';
-    w.encryption_cipher = v[22] ?? '';
-    w.encryption_keysize = num(v[23]);
-    w.etrn_domain = v[24] ?? '';
-    w.stress = v[25] ?? '';
-    w.policy_context = v[26] ?? '';
-    w.server_address = v[27] ?? '';
-    w.server_port = v[28] ?? '';
-    w.compatibility_level = v[29] ?? '';
-    w.mail_version = v[30] ?? '';
-    w.tls_sni = v[31] ?? '';
-    w.has_helo_name = v[HELO_SLOT] !== undefined;
+    this.request = v[0] ?? '';
+    this.protocol_state = (v[1] ?? '').toUpperCase();
+    this.protocol_name = v[2] ?? '';
+    this.helo_name = v[3] ?? '';
+    this.queue_id = v[4] ?? '';
+    this.sender = v[5] ?? '';
+    this.recipient = v[6] ?? '';
+    this.recipient_count = num(v[7]);
+    this.client_address = v[8] ?? '';
+    this.client_name = v[9] ?? '';
+    this.reverse_client_name = v[10] ?? '';
+    this.client_port = v[11] ?? '';
+    this.instance = v[12] ?? '';
+    this.sasl_method = v[13] ?? '';
+    this.sasl_username = v[14] ?? '';
+    this.sasl_sender = v[15] ?? '';
+    this.size = num(v[16]);
+    this.ccert_subject = v[17] ?? '';
+    this.ccert_issuer = v[18] ?? '';
+    this.ccert_fingerprint = v[19] ?? '';
+    this.ccert_pubkey_fingerprint = v[20] ?? '';
+    this.encryption_protocol = v[21] ?? '';
+    this.encryption_cipher = v[22] ?? '';
+    this.encryption_keysize = num(v[23]);
+    this.etrn_domain = v[24] ?? '';
+    this.stress = v[25] ?? '';
+    this.policy_context = v[26] ?? '';
+    this.server_address = v[27] ?? '';
+    this.server_port = v[28] ?? '';
+    this.compatibility_level = v[29] ?? '';
+    this.mail_version = v[30] ?? '';
+    this.tls_sni = v[31] ?? '';
+    this.has_helo_name = v[HELO_SLOT] !== undefined;
     this.raw = raw;
     this.record = record;
   }

@@ -24,7 +24,7 @@
  */
 import { PolicyParser, type ParserLimits } from '../protocol/parser.js';
 import { requestOf, PROTOCOL_STATES, type RawRequest, type PolicyRequest } from '../protocol/request.js';
-import { encodeAction, DUNNO, type PolicyAction } from '../protocol/action.js';
+import { encodeAction, DUNNO, type EncodeOptions, type PolicyAction } from '../protocol/action.js';
 import type { Decider, Decision, ConnState } from '../engine/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -69,6 +69,17 @@ const FALLBACK: PolicyAction = { verb: 'DEFER_IF_PERMIT', text: '4.3.0 policy se
 const UNKNOWN_STATE_DECISION = (state: string): Decision => ({
   action: DUNNO, fired: [], findings: [], note: `unknown protocol_state ${JSON.stringify(state)}`,
 });
+
+// The encoder's options, made once: encodeAction reports an unsafe action
+// through onUnsafe, synchronously, into `unsafeWhy`. Why not an options object
+// and a closure per answer: two allocations on every request of the warm path
+// (issue 11 §4).
+let unsafeWhy: string | null = null;
+const onUnsafe = (why: string): void => {
+  unsafeWhy = why;
+};
+const ENCODE_OK: EncodeOptions = { allowOk: true, onUnsafe };
+const ENCODE_NO_OK: EncodeOptions = { allowOk: false, onUnsafe };
 
 export class Session {
   private readonly parser: PolicyParser;
@@ -203,13 +214,12 @@ export class Session {
 
   private answer(ctx: ServerContext, req: PolicyRequest, d: Decision, t0: bigint): void {
     let sent = d.action;
-    const line = encodeAction(d.action, {
-      allowOk: ctx.allowOk,
-      onUnsafe: (why) => {
-        sent = DUNNO;
-        ctx.log.error({ code: 'PI_PROTO_UNSAFE_ACTION', why }, 'unsafe action replaced by DUNNO');
-      },
-    });
+    unsafeWhy = null;
+    const line = encodeAction(d.action, ctx.allowOk ? ENCODE_OK : ENCODE_NO_OK);
+    if (unsafeWhy !== null) {
+      sent = DUNNO;
+      ctx.log.error({ code: 'PI_PROTO_UNSAFE_ACTION', why: unsafeWhy }, 'unsafe action replaced by DUNNO');
+    }
     this.sink.write(line);
     this.answered++;
     const micros = Number(process.hrtime.bigint() - t0) / 1000;
