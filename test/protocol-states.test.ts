@@ -278,6 +278,22 @@ t.test('check-config: overrides that can never match are named', async (t) => {
   ].join('\n') + '\n'), { dns: noDns });
   t.equal(senders.warnings.length, 1, senders.warnings.join('\n'));
   t.match(senders.warnings[0], /overrides\[0\] \(lists\): every match\.sender_domains domain is in allow\.sender_domains.*never apply/);
+  const shadowed = createEngine(cfg([
+    'allow:',
+    '  sasl: false',
+    'overrides:',
+    '  - { name: lan, match: { clients: [10.0.0.0/8] }, checks: { client_private: { action: warn } } }',
+    '  - { name: lab, match: { clients: [10.1.0.0/16], sasl: true }, checks: { client_private: { action: off } } }',
+    '  - { name: corp, match: { sender_domains: [corp.example] }, checks: { client_private: { action: warn } } }',
+    '  - { name: corp-lists, match: { sender_domains: [lists.corp.example], recipient_domains: [example.net] }, checks: { client_private: { action: off } } }',
+    '  - { name: wider, match: { clients: [10.0.0.0/7] }, checks: { client_private: { action: off } } }',
+    '  - { name: other-sender, match: { sender_domains: [corp.example.org] }, checks: { client_private: { action: off } } }',
+  ].join('\n') + '\n'), { dns: noDns });
+  const sw = shadowed.warnings.join('\n');
+  t.match(sw, /overrides\[1\] \(lab\) never matches: overrides\[0\] \(lan\) before it matches every request it would match/);
+  t.match(sw, /overrides\[3\] \(corp-lists\) never matches: overrides\[2\] \(corp\)/);
+  t.notMatch(sw, /overrides\[4\]/, 'a wider network than the earlier entry still matches some requests');
+  t.notMatch(sw, /overrides\[5\]/, 'corp.example.org is not under corp.example');
   const rcptRules = createEngine(cfg([
     'limits:',
     '  rules:',

@@ -244,11 +244,17 @@ function findUnreachableSettings(
         warn(`overrides[${n}] (${name}): ${k} names no rule in limits.rules, so it never applies (rules: ${[...rules].join(', ') || 'none'})`);
       }
     }
-    // An earlier entry without match fields takes every request (compileTables warns about it).
+    // An earlier entry that matches every request this one matches takes them
+    // all (first match wins): one without match fields (compileTables warns
+    // about it too), or one whose every field is at most as narrow.
     for (let k = 0; k < n; k++) {
       const e = config.overrides[k]!.match;
       if (e.recipient_domains.length === 0 && e.sender_domains.length === 0 && e.clients.size === 0 && e.sasl === null) {
         warn(`overrides[${n}] (${name}) never matches: overrides[${k}] before it matches every request`);
+        break;
+      }
+      if (shadows(e, o.match)) {
+        warn(`overrides[${n}] (${name}) never matches: overrides[${k}] (${overrides[k]?.name ?? k}) before it matches every request it would match`);
         break;
       }
     }
@@ -281,7 +287,27 @@ function findUnreachableSettings(
   }
 }
 
-/** Is every sender domain under `d` (d itself and its subdomains) under one of `outer`? */
+type Match = Config['overrides'][number]['match'];
+
+/**
+ * Does every request that `later` matches also match `earlier`? Each field
+ * `earlier` gives must be given by `later` and be at least as wide there
+ * (a field `later` leaves open can take any value).
+ */
+function shadows(earlier: Match, later: Match): boolean {
+  if (earlier.sasl !== null && earlier.sasl !== later.sasl) return false;
+  if (earlier.clients.size > 0) {
+    const outer = earlier.clients.toJSON();
+    if (later.clients.size === 0 || !later.clients.toJSON().every((c) => coveredBy(outer, c))) return false;
+  }
+  for (const f of ['recipient_domains', 'sender_domains'] as const) {
+    if (earlier[f].length === 0) continue;
+    if (later[f].length === 0 || !later[f].every((d) => domainCoveredBy(earlier[f], d))) return false;
+  }
+  return true;
+}
+
+/** Is every domain under `d` (d itself and its subdomains) under one of `outer`? */
 function domainCoveredBy(outer: readonly string[], d: string): boolean {
   for (const o of outer) if (d === o || (d.length > o.length && d.endsWith(o) && d.charCodeAt(d.length - o.length - 1) === 46 /* . */)) return true;
   return false;
