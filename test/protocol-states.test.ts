@@ -356,3 +356,18 @@ t.test('charge_on: attempts counts a RCPT the rule lets through even when an ide
   const second = await e.decide(req('RCPT', { recipient: 'b@example.com' }), c);
   t.same(second.findings.filter((f) => f.check === 'limit:tries').map((f) => f.result), ['fail'], 'the refused attempt used up the 1/1h');
 });
+
+t.test('a rate-limit rule with action: off still runs (checked and counted) but never acts (docs/limits.md)', async (t) => {
+  const config = cfg('limits:\n  rules:\n    - { id: quiet, key: client_address, unit: recipients, charge_on: attempts, limit: 1/1h, action: off }\n');
+  const { log } = memoryLogger();
+  const limiter = createLimiter(config.limits, log);
+  t.teardown(() => limiter.close());
+  const e = createEngine(config, { dns: noDns, checks: [], limiter, identityCache: false });
+  const results: string[] = [];
+  for (const rcpt of ['a@example.com', 'b@example.com']) {
+    const d = await e.decide(req('RCPT', { recipient: rcpt }), conn());
+    t.equal(answer(d), 'DUNNO', `${rcpt}: never acts`);
+    results.push(...d.findings.filter((f) => f.check === 'limit:quiet').map((f) => f.result));
+  }
+  t.same(results, ['pass', 'fail'], 'the first RCPT was counted: the second is over the limit');
+});
