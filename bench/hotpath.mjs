@@ -8,17 +8,20 @@
 // every request is answered synchronously from the identity cache, so the
 // measured loop is exactly the daemon's per-request JavaScript and GC.
 //
-//   node [--max-semi-space-size=4] [--cpu-prof] bench/hotpath.mjs [--n 50000] [--reps 5] [--cli PATH/dist/cli.js]
+//   node [--max-semi-space-size=4] [--cpu-prof] bench/hotpath.mjs [--n 50000] [--reps 5] [--cli PATH/dist/cli.js] [--alloc]
 //
 // Prints CPU µs per request (process.cpuUsage, user + system) per rep, min
 // and median. --cli points at another build's dist/cli.js (A/B of a patch:
 // run both, alternately). This is the figure a hot-path change moves first; the
 // socket figures (run.mjs warm, stdio) add the kernel's and the peer's share.
+// --alloc adds one pass under the sampling heap profiler: bytes allocated per
+// request (garbage included) and the functions that allocate them.
 //
 // What can go wrong: a request not answered synchronously after the cold pass
 // (an identity-cache miss: the TTL expired during a long rep) is awaited and
 // counted in `async`; a rep with any is flagged, its figure includes DNS work.
 import path from 'node:path';
+import inspector from 'node:inspector/promises';
 import { ROOT } from './lib/procs.mjs';
 import { startInProcess } from './lib/in-process.mjs';
 import { mixTemplates, fillTemplate } from './lib/mix.mjs';
@@ -28,6 +31,7 @@ const value = (f, d) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1]
 const N = Number(value('--n', '50000'));
 const REPS = Number(value('--reps', '5'));
 const CLI = path.resolve(value('--cli', path.join(ROOT, 'dist', 'cli.js')));
+const ALLOC = argv.includes('--alloc');
 const { ctx, counters, Session, close } = await startInProcess({ cli: CLI, name: 'hotpath', dnsDelay: '' });
 try {
   let answered = 0;
@@ -69,7 +73,29 @@ try {
     for (let i = 0; i < t.length; i++) await ask(i);
   }
   const sorted = [...results].sort((a, b) => a - b);
-  process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), n: N, reps: REPS, node_args: process.execArgv, min_us: +sorted[0].toFixed(2), median_us: +sorted[Math.floor(sorted.length / 2)].toFixed(2), runs_us: results.map((x) => +x.toFixed(2)), decisions: counters.requests })}\n`);
+  // --alloc: one more pass of N requests under V8's sampling heap profiler, garbage
+  // included (what GC has to deal with, not what survives): bytes allocated per
+  // request, and the top allocating functions (inlined callees count as their caller)
+  let alloc;
+  if (ALLOC) {
+    const s = new inspector.Session();
+    s.connect();
+    await s.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    for (let i = 0; i < N; i++) { const p = ask(i); if (p !== null) await p; }
+    const { profile } = await s.post('HeapProfiler.stopSampling');
+    s.disconnect();
+    let total = 0;
+    const by = new Map();
+    const walk = (n) => {
+      total += n.selfSize;
+      if (n.selfSize > 0) { const f = n.callFrame; const k = `${f.functionName || '(anonymous)'} ${path.relative(ROOT, f.url.replace(/^file:\/\//, ''))}:${f.lineNumber + 1}`; by.set(k, (by.get(k) ?? 0) + n.selfSize); }
+      for (const c of n.children) walk(c);
+    };
+    walk(profile.head);
+    alloc = { bytes_per_request: Math.round(total / N), top: [...by].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${Math.round(v / N)} ${k}`) };
+    process.stderr.write(`hotpath alloc: ${alloc.bytes_per_request} bytes/request\n${alloc.top.map((l) => `  ${l}`).join('\n')}\n`);
+  }
+  process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), n: N, reps: REPS, node_args: process.execArgv, min_us: +sorted[0].toFixed(2), median_us: +sorted[Math.floor(sorted.length / 2)].toFixed(2), runs_us: results.map((x) => +x.toFixed(2)), decisions: counters.requests, ...(alloc ? { alloc_bytes_per_request: alloc.bytes_per_request } : {}) })}\n`);
 } finally {
   await close();
 }
