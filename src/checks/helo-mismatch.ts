@@ -27,18 +27,20 @@ export const heloMismatch: CheckDef = {
   group: 'helo',
   summary: "none of the HELO name's A/AAAA addresses is the client address (never a reason to refuse alone: RFC 5321 §4.1.4)",
   defaults: { action: 'warn', message: 'HELO name {helo_name} does not resolve to {client_address}', score: 1 },
-  async run(ctx) {
+  // a `.then`, not an async run(): no suspended frame held while the lookups wait
+  run(ctx) {
     const name = fqdnHeloOrSkip(ctx, ID);
     if (typeof name !== 'string') return name;
     const client = clientOrSkip(ctx, ID);
     if (isFinding(client)) return client;
     const has = (x: DnsAnswer<string> | null) => x !== null && x.status === 'ok' && answerHas(x.records, client);
-    const answers = await lookupAddresses(ctx, name, has);
-    const { a, aaaa } = answers;
-    const seen = describeAddresses(name, answers);
-    if (has(a) || has(aaaa)) return finding(ID, 'pass', `HELO ${name} resolves to the client ${client.text}: ${seen}`);
-    // no match: both families were asked
-    if (a?.status === 'tempfail' || aaaa?.status === 'tempfail') return dnsTempfail(ID, `HELO ${name}: no match with ${client.text} and a lookup failed temporarily: ${seen}`, [a!, aaaa!]);
-    return finding(ID, 'fail', `HELO ${name} does not resolve to the client ${client.text}: ${seen}`);
+    return lookupAddresses(ctx, name, has).then((answers) => {
+      const { a, aaaa } = answers;
+      const seen = describeAddresses(name, answers);
+      if (has(a) || has(aaaa)) return finding(ID, 'pass', `HELO ${name} resolves to the client ${client.text}: ${seen}`);
+      // no match: both families were asked
+      if (a?.status === 'tempfail' || aaaa?.status === 'tempfail') return dnsTempfail(ID, `HELO ${name}: no match with ${client.text} and a lookup failed temporarily: ${seen}`, [a!, aaaa!]);
+      return finding(ID, 'fail', `HELO ${name} does not resolve to the client ${client.text}: ${seen}`);
+    });
   },
 };

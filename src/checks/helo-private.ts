@@ -31,7 +31,8 @@ export const heloPrivate: CheckDef = {
   group: 'helo',
   summary: 'the HELO is a local/special-use name or resolves only to internal/reserved addresses',
   defaults: { action: 'reject', code: '550 5.7.1', message: 'HELO name {helo_name} is a private or local name', score: 4 },
-  async run(ctx) {
+  // a `.then`, not an async run(): no suspended frame held while the lookups wait
+  run(ctx) {
     const h = heloForm(ctx.req, ctx.id);
     if (h.kind === 'none') return finding(ID, 'skip', 'no HELO/EHLO given');
     if (h.kind === 'invalid') return finding(ID, 'skip', `HELO is not valid syntax (helo_invalid judges it): ${h.why}`);
@@ -42,12 +43,14 @@ export const heloPrivate: CheckDef = {
     const special = specialUseName(h.name);
     if (special !== null) return finding(ID, 'fail', `HELO ${h.name} is a special-use local name (.${special.suffix}, ${special.source})`);
     if (h.notFqdn !== '') return finding(ID, 'skip', `HELO ${h.name} is not fully qualified (helo_not_fqdn judges it); not looked up`);
-    const answers = await lookupAddresses(ctx, h.name, hasGlobalAddress(ctx));
-    const seen = describeAddresses(h.name, answers);
-    const v = judgeAddresses(ctx, answers);
-    if (v.global.length > 0) return finding(ID, 'pass', `HELO ${h.name} has a global address: ${seen}`);
-    if (v.tempfail) return dnsTempfail(ID, `HELO ${h.name}: no global address seen and a lookup failed temporarily: ${seen}`, [answers.a!, answers.aaaa!]); // no global address: both asked
-    if (v.internal.length > 0) return finding(ID, 'fail', `HELO ${h.name} resolves only to internal addresses: ${few(v.internal, v.omitted, '; ', 3)} (${seen})`);
-    return finding(ID, 'pass', `HELO ${h.name} has no addresses (helo_unknown judges that): ${seen}`);
+    const name = h.name;
+    return lookupAddresses(ctx, name, hasGlobalAddress(ctx)).then((answers) => {
+      const seen = describeAddresses(name, answers);
+      const v = judgeAddresses(ctx, answers);
+      if (v.global.length > 0) return finding(ID, 'pass', `HELO ${name} has a global address: ${seen}`);
+      if (v.tempfail) return dnsTempfail(ID, `HELO ${name}: no global address seen and a lookup failed temporarily: ${seen}`, [answers.a!, answers.aaaa!]); // no global address: both asked
+      if (v.internal.length > 0) return finding(ID, 'fail', `HELO ${name} resolves only to internal addresses: ${few(v.internal, v.omitted, '; ', 3)} (${seen})`);
+      return finding(ID, 'pass', `HELO ${name} has no addresses (helo_unknown judges that): ${seen}`);
+    });
   },
 };

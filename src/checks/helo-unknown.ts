@@ -13,9 +13,10 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips literals,
  * bare IPs, invalid and non-FQDN names (other checks judge those).
  */
-import type { CheckDef } from './types.js';
+import type { DnsAnswer, MxRecord } from '../dns/types.js';
+import type { CheckDef, Finding } from './types.js';
 import { describeAddresses, describeMx, dnsTempfail, finding, trail } from './lib/format.js';
-import { hasRecords, lookupAddresses, lookupMx } from './lib/lookup.js';
+import { hasRecords, lookupAddresses, lookupMx, type AddressAnswers } from './lib/lookup.js';
 import { fqdnHeloOrSkip } from './lib/subject.js';
 
 const ID = 'helo_unknown';
@@ -25,18 +26,24 @@ export const heloUnknown: CheckDef = {
   group: 'helo',
   summary: 'a fully-qualified HELO name has no A, AAAA or MX record',
   defaults: { action: 'defer', code: '450 4.7.1', message: 'HELO name {helo_name}: host not found', score: 2 },
-  async run(ctx) {
+  // `.then` chains, not an async run(): no suspended frame held while the lookups wait
+  run(ctx) {
     const name = fqdnHeloOrSkip(ctx, ID);
     if (typeof name !== 'string') return name;
-    const answers = await lookupAddresses(ctx, name, hasRecords);
-    const { a, aaaa } = answers;
-    const seen = [describeAddresses(name, answers)];
-    if (a?.status === 'ok' || aaaa?.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists: ${trail(seen)}`);
-    const mx = await lookupMx(ctx, name);
-    seen.push(describeMx(name, mx));
-    if (mx.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists (MX only): ${trail(seen)}`);
-    // both families were asked here (neither had records)
-    if ([a, aaaa, mx].some((x) => x?.status === 'tempfail')) return dnsTempfail(ID, `HELO ${name}: lookup failed temporarily: ${trail(seen)}`, [a, aaaa, mx].filter((x) => x !== undefined && x !== null));
-    return finding(ID, 'fail', `HELO ${name} has no A, AAAA or MX record: ${trail(seen)}`);
+    return lookupAddresses(ctx, name, hasRecords).then((answers) => {
+      const seen = [describeAddresses(name, answers)];
+      if (answers.a?.status === 'ok' || answers.aaaa?.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists: ${trail(seen)}`);
+      return lookupMx(ctx, name).then((mx) => judgeMx(name, answers, mx, seen));
+    });
   },
 };
+
+/** Neither family had an address: the MX answer decides. */
+function judgeMx(name: string, answers: AddressAnswers, mx: DnsAnswer<MxRecord>, seen: string[]): Finding {
+  const { a, aaaa } = answers;
+  seen.push(describeMx(name, mx));
+  if (mx.status === 'ok') return finding(ID, 'pass', `HELO ${name} exists (MX only): ${trail(seen)}`);
+  // both families were asked here (neither had records)
+  if ([a, aaaa, mx].some((x) => x?.status === 'tempfail')) return dnsTempfail(ID, `HELO ${name}: lookup failed temporarily: ${trail(seen)}`, [a, aaaa, mx].filter((x) => x !== undefined && x !== null));
+  return finding(ID, 'fail', `HELO ${name} has no A, AAAA or MX record: ${trail(seen)}`);
+}

@@ -87,18 +87,18 @@ export interface AddressAnswers {
  * when the first family holds nothing that settles it (an IPv6-only MX host
  * of an IPv4 client's sender), never a different verdict.
  */
-export async function lookupAddresses(
+export function lookupAddresses(
   ctx: CheckContext, name: string, settles: (first: DnsAnswer<string>) => boolean,
 ): Promise<AddressAnswers> {
+  // `.then` chains, not an async function: its suspended frame (generator,
+  // await closures, context) was held by every request while it waited, three
+  // per never-seen identity (helo_private, helo_unknown, helo_mismatch).
   if (ctx.id.client?.family === 6) {
-    const aaaa = await lookupAaaa(ctx, name);
-    return settles(aaaa) ? { a: null, aaaa } : { a: await lookupA(ctx, name), aaaa };
+    return lookupAaaa(ctx, name).then((aaaa) => (settles(aaaa) ? { a: null, aaaa } : lookupA(ctx, name).then((a) => ({ a, aaaa }))));
   }
-  const a = await lookupA(ctx, name);
-  return settles(a) ? { a, aaaa: null } : { a, aaaa: await lookupAaaa(ctx, name) };
+  return lookupA(ctx, name).then((a) => (settles(a) ? { a, aaaa: null } : lookupAaaa(ctx, name).then((aaaa) => ({ a, aaaa }))));
 }
 
-/** `settles` for "does the name exist / have an address at all": any record. */
 export function hasRecords(first: DnsAnswer<string>): boolean {
   return first.status === 'ok';
 }
