@@ -11,8 +11,8 @@
  * What can go wrong: heuristic false positives (see generic-rdns.ts); DNS
  * tempfail -> tempfail, never fail.
  */
-import type { CheckDef } from './types.js';
-import { confirmedOrFinding, undecidedNames } from './lib/fcrdns.js';
+import type { CheckDef, Finding } from './types.js';
+import { confirmedOrFinding, undecidedNames, type Fcrdns } from './lib/fcrdns.js';
 import { finding, isFinding, dnsTempfail } from './lib/format.js';
 import { judgeGenericName } from './lib/generic-rdns.js';
 
@@ -23,15 +23,17 @@ export const rdnsGeneric: CheckDef = {
   group: 'rdns',
   summary: 'the confirmed PTR name looks like a dynamic/residential pool name',
   defaults: { action: 'warn', message: 'reverse hostname {ptr} looks like a dynamic address', score: 2 },
-  async run(ctx) {
-    const f = await confirmedOrFinding(ctx, ID);
-    if (isFinding(f)) return f;
-    const verdicts = f.confirmed.map((name) => ({ name, v: judgeGenericName(name, f.client) }));
-    const clean = verdicts.find((x) => !x.v.generic);
-    if (clean !== undefined) return finding(ID, 'pass', `${clean.name}: ${clean.v.why}`, { ptr: clean.name });
-    const undecided = undecidedNames(f);
-    const why = verdicts.map((x) => `${x.name}: ${x.v.why}`).join('; ');
-    if (undecided.length > 0) return dnsTempfail(ID, `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, f.forward.map((x) => x.answer), { ptr: verdicts[0]!.name });
-    return finding(ID, 'fail', why, { ptr: verdicts[0]!.name });
-  },
+  // a `.then` with a module-level function, not an async run(): no suspended frame held while the lookups wait
+  run: (ctx) => confirmedOrFinding(ctx, ID).then(judge),
 };
+
+function judge(f: Fcrdns | Finding): Finding {
+  if (isFinding(f)) return f;
+  const verdicts = f.confirmed.map((name) => ({ name, v: judgeGenericName(name, f.client) }));
+  const clean = verdicts.find((x) => !x.v.generic);
+  if (clean !== undefined) return finding(ID, 'pass', `${clean.name}: ${clean.v.why}`, { ptr: clean.name });
+  const undecided = undecidedNames(f);
+  const why = verdicts.map((x) => `${x.name}: ${x.v.why}`).join('; ');
+  if (undecided.length > 0) return dnsTempfail(ID, `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, f.forward.map((x) => x.answer), { ptr: verdicts[0]!.name });
+  return finding(ID, 'fail', why, { ptr: verdicts[0]!.name });
+}

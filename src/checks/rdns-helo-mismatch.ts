@@ -11,9 +11,9 @@
  *
  * What can go wrong: DNS tempfail -> tempfail, never fail.
  */
-import type { CheckDef } from './types.js';
+import type { CheckDef, Finding } from './types.js';
 import { registeredDomain } from './lib/domain.js';
-import { confirmedOrFinding, undecidedNames } from './lib/fcrdns.js';
+import { confirmedOrFinding, undecidedNames, type Fcrdns } from './lib/fcrdns.js';
 import { finding, isFinding, dnsTempfail } from './lib/format.js';
 import { heloForm } from './lib/hostname.js';
 
@@ -24,22 +24,27 @@ export const rdnsHeloMismatch: CheckDef = {
   group: 'rdns',
   summary: 'the confirmed PTR name and the HELO name are neither equal nor in the same registered domain',
   defaults: { action: 'warn', message: 'reverse hostname {ptr} and HELO name {helo_name} differ', score: 1 },
-  async run(ctx) {
+  // a `.then`, not an async run(): no suspended frame held while the lookups wait
+  run(ctx) {
     const h = heloForm(ctx.req, ctx.id);
     if (h.kind === 'none') return finding(ID, 'skip', 'no HELO/EHLO given');
     if (h.kind !== 'name') return finding(ID, 'skip', `HELO ${h.name} is not a domain name`);
-    const f = await confirmedOrFinding(ctx, ID);
-    if (isFinding(f)) return f;
-    const heloDomain = registeredDomain(h.name);
-    for (const name of f.confirmed) {
-      if (name === h.name) return finding(ID, 'pass', `PTR name ${name} equals the HELO`, { ptr: name });
-      const d = registeredDomain(name);
-      if (d === heloDomain) return finding(ID, 'pass', `PTR name ${name} and HELO ${h.name} are both in ${d}`, { ptr: name });
-    }
-    const first = f.confirmed[0]!;
-    const why = `PTR ${f.confirmed.map((n) => `${n} (${registeredDomain(n)})`).join(', ')} vs HELO ${h.name} (${heloDomain})`;
-    const undecided = undecidedNames(f);
-    if (undecided.length > 0) return dnsTempfail(ID, `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, f.forward.map((x) => x.answer), { ptr: first });
-    return finding(ID, 'fail', why, { ptr: first });
+    const helo = h.name;
+    return confirmedOrFinding(ctx, ID).then((f) => judge(f, helo));
   },
 };
+
+function judge(f: Fcrdns | Finding, helo: string): Finding {
+  if (isFinding(f)) return f;
+  const heloDomain = registeredDomain(helo);
+  for (const name of f.confirmed) {
+    if (name === helo) return finding(ID, 'pass', `PTR name ${name} equals the HELO`, { ptr: name });
+    const d = registeredDomain(name);
+    if (d === heloDomain) return finding(ID, 'pass', `PTR name ${name} and HELO ${helo} are both in ${d}`, { ptr: name });
+  }
+  const first = f.confirmed[0]!;
+  const why = `PTR ${f.confirmed.map((n) => `${n} (${registeredDomain(n)})`).join(', ')} vs HELO ${helo} (${heloDomain})`;
+  const undecided = undecidedNames(f);
+  if (undecided.length > 0) return dnsTempfail(ID, `${why}; not decided: ${undecided.join(', ')} (lookup failed temporarily)`, f.forward.map((x) => x.answer), { ptr: first });
+  return finding(ID, 'fail', why, { ptr: first });
+}
