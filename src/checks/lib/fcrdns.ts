@@ -86,8 +86,15 @@ function confirmedJudgement(f: Fcrdns | Finding, check: string): Fcrdns | Findin
     : finding(check, 'skip', `no confirmed PTR name: ${f.trail}`);
 }
 
-async function computeFcrdns(ctx: CheckContext, client: ParsedIp): Promise<Fcrdns> {
-  const ptr = await lookupPtr(ctx, client.text);
+/**
+ * `.then` steps, not an async function: its suspended frame (generator, await
+ * closures) was held by every request while the PTR and forward lookups waited.
+ */
+function computeFcrdns(ctx: CheckContext, client: ParsedIp): Promise<Fcrdns> {
+  return lookupPtr(ctx, client.text).then((ptr) => forwardConfirm(ctx, client, ptr));
+}
+
+function forwardConfirm(ctx: CheckContext, client: ParsedIp, ptr: DnsAnswer<string>): Fcrdns | Promise<Fcrdns> {
   const ptrLine = describeAnswer('PTR', client.text, ptr);
   if (ptr.status !== 'ok') {
     return { client, ptr, forward: [], confirmed: [], tempfail: ptr.status === 'tempfail', ignored: [], ptrLine, trail: ptrLine };
@@ -106,7 +113,12 @@ async function computeFcrdns(ctx: CheckContext, client: ParsedIp): Promise<Fcrdn
     else if (names.length >= max) ignored.push(`${name} (beyond dns.max_ptr_names=${max})`);
     else names.push(name);
   }
-  const answers = await Promise.all(names.map((n) => lookupFamily(ctx, client.family, n)));
+  return Promise.all(names.map((n) => lookupFamily(ctx, client.family, n))).then((answers) => fcrdnsOf(client, ptr, ptrLine, names, ignored, answers));
+}
+
+function fcrdnsOf(
+  client: ParsedIp, ptr: DnsAnswer<string>, ptrLine: string, names: readonly string[], ignored: readonly string[], answers: readonly DnsAnswer<string>[],
+): Fcrdns {
   const forward: ForwardCheck[] = names.map((name, i) => {
     const answer = answers[i]!;
     return { name, answer, confirmed: answer.status === 'ok' && answerHas(answer.records, client) };
