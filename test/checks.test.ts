@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { CHECKS, CHECK_IDS } from '../src/checks/index.js';
 import { judgeGenericName } from '../src/checks/lib/generic-rdns.js';
+import { describeAnswer, dnsTempfail } from '../src/checks/lib/format.js';
 import { heloForm, postfixIpv6Valid, rfc5321Ipv6Valid } from '../src/checks/lib/hostname.js';
 import { loadConfigText } from '../src/config/load.js';
 import type { Config } from '../src/config/types.js';
@@ -960,8 +961,23 @@ t.test('a DnsLookup that rejects (a bug) becomes tempfail, not a crash', async (
     ptr: () => Promise.reject(new Error('boom')),
     txt: () => Promise.reject(new Error('boom')),
   };
+  let tempfails = 0;
   for (const c of CHECKS) {
     const f = await c.run(makeCtx({}, broken));
     tt.not(f.result, 'fail', `${c.id}: ${f.result}`);
+    if (f.result !== 'tempfail') continue;
+    tempfails++;
+    // the outcome travels as a code word, the error's message only as detail in the reason
+    // (SPF checks get mailauth's TEMPERROR: the evaluator classified the failed lookup)
+    tt.equal(f.dns, c.id.startsWith('spf_') ? 'TEMPERROR' : 'INTERNAL', `${c.id}: dns outcome is the code, not prose`);
   }
+  tt.ok(tempfails > 0, 'some DNS check tempfailed');
+});
+
+t.test('describeAnswer shows an INTERNAL answer with its detail; dnsTempfail takes the code as is', async (tt) => {
+  const a = { status: 'tempfail', records: [], reason: 'INTERNAL', detail: 'boom' } as const;
+  tt.equal(describeAnswer('A', 'mail.example.net', a), 'A mail.example.net -> INTERNAL (boom) (temporary failure)');
+  tt.equal(dnsTempfail('x', 'r', [a]).dns, 'INTERNAL');
+  tt.equal(dnsTempfail('x', 'r', [{ status: 'tempfail', reason: 'SERVFAIL' }, { status: 'tempfail', reason: 'DEADLINE' }]).dns, 'DEADLINE');
+  tt.equal(dnsTempfail('x', 'r', [{ status: 'ok', reason: 'NOERROR' }, { status: 'tempfail', reason: 'TIMEOUT' }]).dns, 'TIMEOUT');
 });

@@ -27,6 +27,12 @@ export interface DnsAnswer<T> {
   /** NOERROR when ok; otherwise why (NXDOMAIN, NODATA, SERVFAIL, TIMEOUT, DEADLINE, ...) */
   readonly reason: string;
   /**
+   * tempfail answers made from a bug only (reason INTERNAL, src/checks/lib/lookup.ts):
+   * the thrown error's message, for logs and explanations. `reason` stays a code word,
+   * so nothing ever parses prose to learn the outcome.
+   */
+  readonly detail?: string;
+  /**
    * ok answers only: records the server sent beyond the MAX_RECORDS (32) kept
    * (src/dns/resolver.ts); absent when nothing was dropped. Reasons add it as
    * "(+N more)".

@@ -49,7 +49,7 @@ export function dnsTempfail(
       dns = 'DEADLINE';
       break;
     }
-    if (dns === 'TEMPFAIL') dns = a.reason.split(' ')[0] || 'TEMPFAIL';
+    if (dns === 'TEMPFAIL') dns = a.reason; // a code word (dns/types.ts), never prose
   }
   return { ...finding(check, 'tempfail', reason, vars), dns };
 }
@@ -66,7 +66,9 @@ export function describeAnswer<T>(type: string, name: string, a: DnsAnswer<T>, s
     return `${type} ${name} -> ${few(shown.map(show), a.records.length - shown.length + (a.omitted ?? 0))}`;
   }
   if (a.status === 'notfound') return `${type} ${name} -> ${a.reason}`;
-  return `${type} ${name} -> ${a.reason} (temporary failure)`;
+  return a.detail === undefined
+    ? `${type} ${name} -> ${a.reason} (temporary failure)`
+    : `${type} ${name} -> ${a.reason} (${a.detail}) (temporary failure)`;
 }
 
 /**

@@ -10,7 +10,8 @@
  *
  * What can go wrong: DnsLookup promises must never reject (dns/types.ts); if
  * one does anyway (a bug), it is turned into a tempfail answer with reason
- * INTERNAL here, so a check can never crash or turn an error into 'fail'.
+ * INTERNAL here (the error's message in `detail`), so a check can never crash
+ * or turn an error into 'fail'.
  */
 import type { DnsAnswer, MxRecord } from '../../dns/types.js';
 import type { CheckContext } from '../types.js';
@@ -34,7 +35,7 @@ function passAnswer<T>(a: DnsAnswer<T>): DnsAnswer<T> {
 }
 
 function internalTempfail(e: unknown): DnsAnswer<never> {
-  return { status: 'tempfail', records: [], reason: `INTERNAL (${e instanceof Error ? e.message : String(e)})` };
+  return { status: 'tempfail', records: [], reason: 'INTERNAL', detail: e instanceof Error ? e.message : String(e) };
 }
 
 export function lookupA(ctx: CheckContext, name: string): Promise<DnsAnswer<string>> {
