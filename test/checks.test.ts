@@ -14,6 +14,7 @@
  * is for. Some rows use real public addresses as strings inside DNS answers.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import t from 'tap';
 import { CHECKS, CHECK_IDS } from '../src/checks/index.js';
 import { judgeGenericName } from '../src/checks/lib/generic-rdns.js';
@@ -271,6 +272,41 @@ t.test('net/ip parseIp: IPv6 forms, RFC 5952 text, the 128-bit value (one-pass p
     tt.ok(p !== null && (p.family === 4 || p.value === ref), `${full}: value`);
     if (p !== null && p.family === 6) tt.equal(parseIp(p.text)?.value, ref, `${full} -> ${p.text}: its text parses back`);
   }
+});
+
+t.test('net/ip parseIp: IPv4 accepted exactly where node:net isIP says 4 (its own char loop, not the regex)', async (tt) => {
+  const vectors = [
+    '0.0.0.0', '255.255.255.255', '192.0.2.1', '10.0.0.10', '1.2.3.4', ' 192.0.2.7 ', '01.2.3.4', '1.02.3.4', '1.2.3.00', '0.0.0.00',
+    '256.1.1.1', '1.1.1.256', '1.2.3', '1.2.3.4.5', '1..2.3', '.1.2.3', '1.2.3.', '1.2.3.4%eth0', '1.2.3.4/32', '1.2.3.4\n',
+    '١.٢.٣.٤', '1.2.3.4 x', '1234.1.1.1', '+1.2.3.4', '1.2.3.0x4', '', '.', '...', '999.999.999.999', '100.64.0.1',
+  ];
+  // and random strings over the alphabet that matters
+  const alphabet = '0123456789.:% ';
+  let seed = 7;
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  for (let i = 0; i < 3000; i++) {
+    let v = '';
+    const len = 1 + rnd(16);
+    for (let k = 0; k < len; k++) v += alphabet[rnd(i % 2 === 0 ? 11 : alphabet.length)];
+    vectors.push(v);
+  }
+  let checked = 0;
+  for (const input of vectors) {
+    const s = input.trim();
+    const want = isIP(s) === 4 ? s : null;
+    const p = parseIp(input);
+    const got = p !== null && p.family === 4 && !s.includes(':') ? p.text : null;
+    if (s.includes(':')) continue; // IPv6 and mapped forms: the test above
+    checked++;
+    if (got !== want) tt.fail(`${JSON.stringify(input)}: parseIp ${JSON.stringify(got)}, isIP ${JSON.stringify(want)}`);
+    if (p !== null) {
+      const parts = s.split('.').map(Number);
+      tt.equal(p.value, BigInt(((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!), `${input}: value`);
+    }
+  }
+  tt.ok(checked > 1000, `${checked} IPv4 candidates compared with isIP`);
+  tt.equal(parseIp('1.2.3.4')?.text, '1.2.3.4');
+  tt.equal(parseIp('01.2.3.4'), null, 'a leading zero is not canonical (isIP refuses it)');
 });
 
 t.test('hostname: Postfix valid_hostname.in/.ref vectors (default grammar) and RFC 5321 (strict grammar)', async (tt) => {
