@@ -8,6 +8,7 @@ import { renderExplanation, explanationToJson } from '../src/engine/explain.js';
 import { compileAction, fixLeadingDsn, SEVERITY } from '../src/engine/actions.js';
 import { DomainSet, HeloList } from '../src/engine/allowlist.js';
 import { compileTemplate } from '../src/engine/message.js';
+import { identityKey } from '../src/engine/findings-cache.js';
 import { defaultConfig, loadConfigText } from '../src/config/load.js';
 import { LAB_IDENTITY_YAML, labPublicNetworks } from './helpers/lab-networks.js';
 import { compileCidrs } from '../src/net/ip.js';
@@ -923,4 +924,42 @@ t.test('a check enabled or re-actioned without a code keeps a fitting default co
   );
   t.same(d.fired, ['client_not_sender_mx']);
   t.match(answer(d), /^550 5\.7\.1 /, 'the default 550 5.7.1 of a check that is off by default');
+});
+
+t.test('identityKey: a key found among the ones made before equals the key built from the fields (hostile fields too)', async (t) => {
+  // the key as it was built before keys were kept (findings-cache.ts): the reference
+  const naive = (st: string, c: string, sv: string, h: string | undefined, sd: string, se: string, n: boolean, a: boolean): string =>
+    `${st}\u0000${c}\u0000${sv}\u0000${h === undefined ? '-' : `=${h}`}\u0000${sd !== '' ? sd : `<${se}>`}\u0000${n ? 1 : 0}${a ? 1 : 0}`;
+  const states = ['CONNECT', 'EHLO', 'HELO', 'MAIL', 'RCPT', 'DATA', 'END-OF-MESSAGE', 'VRFY', 'ETRN'];
+  const pieces = ['', 'a', 'ab', '-', '=', '<', '>', '<a>', '\u0000', 'a\u00001', '0', '1', '01', '=a', '192.0.2.1', '2001:db8::1', 'mx.example.org'];
+  let seed = 11;
+  const pick = <T>(xs: readonly T[]): T => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return xs[seed % xs.length]!; };
+  type Fields = [string, string, string, string | undefined, string, string, boolean, boolean];
+  const choices: ReadonlyArray<readonly (string | boolean | undefined)[]> = [
+    states, pieces.slice(0, 6), pieces, [undefined, ...pieces], pieces, pieces, [false, true], [false, true],
+  ];
+  let same = 0;
+  const check = (f: Fields): boolean => {
+    const want = naive(...f);
+    const got = identityKey(...f);
+    if (got === want) return true;
+    t.fail(`${JSON.stringify(f)}: ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    return false;
+  };
+  for (let i = 0; i < 5_000; i++) {
+    // few client addresses, so most calls look among known keys (and the per-address bound turns over);
+    // then the same fields with one changed, each in turn: the key just made must not be taken for it
+    const f = choices.map((c) => pick(c)) as Fields;
+    if (!check(f)) break;
+    same++;
+    for (let k = 0; k < f.length; k++) {
+      const g = [...f] as Fields;
+      g[k] = pick(choices[k]!) as never;
+      if (!check(g)) break;
+      same++;
+    }
+  }
+  t.equal(same, 45_000, 'every key equals the reference');
+  t.not(identityKey('RCPT', 'a', 'b', undefined, 'd', 's', false, false), identityKey('RCPT', 'a', 'b', '', 'd', 's', false, false), 'no HELO attribute and an empty one differ');
+  t.not(identityKey('RCPT', 'a', 'b', 'h', '', 's', false, false), identityKey('RCPT', 'a', 'b', 'h', '', 's', true, false), 'the null-sender flag counts');
 });

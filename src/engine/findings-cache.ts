@@ -162,12 +162,74 @@ export class FindingsCache {
   }
 }
 
+/**
+ * Keys made before, by client address (a slice of the key itself, so nothing
+ * of a request text is kept alive): a warm client's key is found and checked
+ * in place (keyMatches) instead of built again. Why: building it was ~12
+ * string pieces and a flattened ~60-char string per request, then a hash of
+ * all of it in the cache's Map (357 bytes per warm request, bench/hotpath.mjs
+ * --alloc; issue 11 §4); a known key has its hash already. Bounded: at most
+ * KEYS_PER_CLIENT keys per address (the oldest replaced) and
+ * MAX_INTERNED_CLIENTS addresses (then all are forgotten: a key not found is
+ * only built again). Content-defined, so shared by every engine.
+ */
+const interned = new Map<string, string[]>();
+const KEYS_PER_CLIENT = 4;
+const MAX_INTERNED_CLIENTS = 1024;
+
+const SEP = 0; // the fields' separator in a key: \u0000
+
+/** Does `key` read exactly what identityKey would build from these fields? Compared in place, nothing built. */
+function keyMatches(
+  key: string, state: string, clientAddress: string, serverAddress: string, helo: string | undefined, senderDomain: string, sender: string, nullSender: boolean, sasl: boolean,
+): boolean {
+  let at = state.length;
+  if (!key.startsWith(state) || key.charCodeAt(at) !== SEP) return false;
+  if (!key.startsWith(clientAddress, at + 1)) return false; // the map's key, but checked here too: no reliance on how the state ends
+  at += 1 + clientAddress.length;
+  if (key.charCodeAt(at) !== SEP || !key.startsWith(serverAddress, at + 1)) return false;
+  at += 1 + serverAddress.length;
+  if (key.charCodeAt(at) !== SEP) return false;
+  if (helo === undefined) {
+    if (key.charCodeAt(at + 1) !== 45) return false; // "-"
+    at += 2;
+  } else {
+    if (key.charCodeAt(at + 1) !== 61 || !key.startsWith(helo, at + 2)) return false; // "="
+    at += 2 + helo.length;
+  }
+  if (key.charCodeAt(at) !== SEP) return false;
+  if (senderDomain !== '') {
+    if (!key.startsWith(senderDomain, at + 1)) return false;
+    at += 1 + senderDomain.length;
+  } else {
+    if (key.charCodeAt(at + 1) !== 60 || !key.startsWith(sender, at + 2) || key.charCodeAt(at + 2 + sender.length) !== 62) return false; // "<" ">"
+    at += 3 + sender.length;
+  }
+  return key.length === at + 3 && key.charCodeAt(at) === SEP
+    && key.charCodeAt(at + 1) === (nullSender ? 49 : 48) && key.charCodeAt(at + 2) === (sasl ? 49 : 48);
+}
+
 /** The cache key of a request (see the header for why these fields). */
 export function identityKey(
   state: string, clientAddress: string, serverAddress: string, helo: string | undefined, senderDomain: string, sender: string, nullSender: boolean, sasl: boolean,
 ): string {
+  const known = interned.get(clientAddress);
+  if (known !== undefined) {
+    for (let i = 0; i < known.length; i++) {
+      const k = known[i]!;
+      if (keyMatches(k, state, clientAddress, serverAddress, helo, senderDomain, sender, nullSender, sasl)) return k;
+    }
+  }
   const s = senderDomain !== '' ? senderDomain : `<${sender}>`;
   // "=" + the HELO when the attribute was sent (even empty), "-" when it was not: never equal
   const h = helo === undefined ? '-' : `=${helo}`;
-  return `${state}\u0000${clientAddress}\u0000${serverAddress}\u0000${h}\u0000${s}\u0000${nullSender ? 1 : 0}${sasl ? 1 : 0}`;
+  const key = `${state}\u0000${clientAddress}\u0000${serverAddress}\u0000${h}\u0000${s}\u0000${nullSender ? 1 : 0}${sasl ? 1 : 0}`;
+  if (known !== undefined) {
+    if (known.length >= KEYS_PER_CLIENT) known.shift();
+    known.push(key);
+  } else {
+    if (interned.size >= MAX_INTERNED_CLIENTS) interned.clear();
+    interned.set(key.slice(state.length + 1, state.length + 1 + clientAddress.length), [key]);
+  }
+  return key;
 }
