@@ -309,6 +309,54 @@ t.test('net/ip parseIp: IPv4 accepted exactly where node:net isIP says 4 (its ow
   tt.equal(parseIp('01.2.3.4'), null, 'a leading zero is not canonical (isIP refuses it)');
 });
 
+t.test('net/ip parseIp: IPv6 accepted exactly where node:net isIP says 6 (its own parser, not the regex)', async (tt) => {
+  let seed = 12345;
+  const r = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const hex = '0123456789abcdefABCDEFg';
+  const piece = (): string => {
+    switch (r(11)) {
+      case 0: return ':';
+      case 1: return '::';
+      case 2: return ':::';
+      case 3: {
+        let o = '';
+        for (let k = 0; k < 4; k++) o += (k > 0 ? '.' : '') + (r(5) < 4 ? String(r(256)) : ['', '00', `0${r(10)}`, String(r(300))][r(4)]);
+        return o;
+      }
+      case 4: return `%${['eth0', '', '1', '$', 'a:b'][r(5)]}`;
+      case 5: return '.';
+      case 9: return [' ', 'é', '::ffff:', '٣', '\t', '0x1', '-'][r(7)]!;
+      case 10: return `::ffff:${r(256)}.${r(256)}.1.${r(300)}`;
+      default: {
+        let o = '';
+        const len = r(6);
+        for (let k = 0; k < len; k++) o += hex[r(r(8) === 0 ? hex.length : 16)];
+        return o;
+      }
+    }
+  };
+  const inputs = [':::', '::', ':::1', '1:::', '1:2:3:4:5:6:7::', '::1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:1.2.3.4', '::ffff:01.2.3.4', 'fe80::1%$', '::1%', '%::1', ':'];
+  while (inputs.length < 60_000) {
+    let s = '';
+    const parts = 1 + r(14);
+    for (let k = 0; k < parts; k++) {
+      s += piece();
+      if (r(3) > 0 && k < parts - 1 && !s.endsWith(':')) s += ':';
+    }
+    if (s.includes(':')) inputs.push(s);
+  }
+  let valid = 0;
+  let wrong = 0;
+  for (const input of inputs) {
+    const s = input.trim();
+    const want = isIP(s.includes('%') ? s.slice(0, s.indexOf('%')) : s) === 6;
+    if (want) valid++;
+    if ((parseIp(input) !== null) !== want && wrong++ < 10) tt.fail(`${JSON.stringify(input)}: isIP ${want ? '' : 'not '}6, parseIp disagrees`);
+  }
+  tt.equal(wrong, 0, `${inputs.length} strings with a colon, ${valid} of them IPv6: parseIp agrees with isIP on each`);
+  tt.ok(valid > 2000, 'enough of them are addresses');
+});
+
 t.test('hostname: Postfix valid_hostname.in/.ref vectors (default grammar) and RFC 5321 (strict grammar)', async (tt) => {
   const d63 = '123456789012345678901234567890123456789012345678901234567890123';
   const d64 = `${d63}4`;
