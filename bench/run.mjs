@@ -389,6 +389,9 @@ async function phaseSustained() {
     const runs = [...(BASELINE ? [['baseline', BASELINE, 1 << 24]] : []), ['policyd-identity', CLI, 1]];
     for (const [label, cli, coldStart] of runs) {
       const cfg = writeConfig(label === 'baseline' ? 'sustained-baseline' : 'sustained');
+      // the deferred lines are appended (line 175): an earlier run into the same --out
+      // directory must not lend this run its DEFER_IF_PERMIT lines
+      fs.rmSync(`${cfg.logFile}.deferred`, { force: true });
       const daemon = await startDaemon({ cli, nodeArgs: NODE_ARGS, ...cfg, dns: sdns.server, label });
       const rssStart = treeMem(daemon.pid).rss_mib;
       const slow0 = (await sdns.stats()).slow;
