@@ -239,6 +239,31 @@ t.test('workers: 2 — one endpoint reports the whole daemon', async (t) => {
   const perWorker = d.lines.filter((l) => l.msg === 'listening').map((l) => l.pid);
   t.equal(new Set(perWorker).size, 2, 'two worker pids');
   for (const c of clients) c.close();
+
+  // A worker dies and is restarted at 0: the sum keeps what the dead one had
+  // reported (Prometheus would read a drop as a counter reset and count the
+  // survivors' totals again), and the new worker's requests add to it.
+  const hist = (b: string) => sample(b, `${P}decision_duration_seconds_count`);
+  process.kill(Number(perWorker[0]), 'SIGKILL');
+  t.ok(await d.waitFor((l) => l.msg === 'worker died; restarting', 15_000), 'the primary restarts the worker');
+  t.equal(await d.waitForCount((l) => l.msg === 'started', 3, 15_000), 3, 'the new worker started');
+  const during = (await scrape(url)).body;
+  t.equal(sample(during, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 30, 'no drop after the restart');
+  t.equal(hist(during), 30, 'histogram count: no drop either');
+  t.equal(sample(during, `${P}open_connections`), 0, 'gauges of the dead worker are not kept');
+  let more = 0;
+  for (let i = 0; i < 4; i++) {
+    const c = await PolicyClient.connect({ port });
+    try {
+      if ((await c.ask(block(GOOD))) === 'DUNNO') more++;
+    } finally {
+      c.close();
+    }
+  }
+  t.equal(more, 4);
+  const after = (await scrape(url)).body;
+  t.equal(sample(after, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 34, 'the restarted and the surviving worker add to it');
+  t.equal(hist(after), 34);
   t.equal(await d.stop(), 0, 'primary and workers stop cleanly');
 });
 

@@ -13,9 +13,20 @@
  * exits or does not answer within the timeout is left out of that scrape and
  * counted in policyd_identity_metrics_workers_missing.
  *
- * What can go wrong: a worker restarted by the primary starts its counters at
- * 0, so the summed counters drop once; Prometheus' rate()/increase() treat
- * that as a counter reset.
+ * Counters never go backwards across worker restarts: the primary keeps each
+ * worker's last answer, and when a worker exits, the counters and histograms
+ * of that answer are folded into one "retired" snapshot that every later
+ * scrape adds (the restarted worker starts from 0 beside it). Without that, the
+ * sum dropped by the dead worker's share and Prometheus' rate()/increase()
+ * read the drop as a counter reset, counting the survivors' whole totals again.
+ * A worker that does not answer within the timeout contributes its previous
+ * answer to that scrape, for the same reason.
+ *
+ * What can go wrong: what a worker counted after its last answered scrape and
+ * before it died is lost (the sum grows a little less than the truth, never
+ * shrinks); a worker that never answered a scrape leaves nothing behind. The
+ * retired snapshot is one merged set of series, so it does not grow with the
+ * number of restarts (only with label values, as any counter does).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Gauge, type Registry } from 'prom-client';
@@ -33,6 +44,12 @@ interface MetricsResponse { type: typeof RES; id: number; metrics?: MetricJson[]
 function isRequest(m: unknown): m is MetricsRequest {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === REQ;
 }
+/** counters and histograms only grow: they are what a worker that exited leaves in the sum */
+function isMonotonic(m: MetricJson): boolean {
+  const type = String(m.type); // prom-client types it as an enum; the JSON carries 'counter', 'histogram', ...
+  return type === 'counter' || type === 'histogram';
+}
+
 function isResponse(m: unknown): m is MetricsResponse {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === RES;
 }
@@ -65,16 +82,29 @@ export function clusterCollector(primary: Metrics, expected: number, timeoutMs =
   interface Pending { waiting: Set<number>; got: MetricJson[][]; done: () => void }
   const pending = new Map<number, Pending>();
   let missing = 0;
+  /** each live worker's last answer, by worker id */
+  const last = new Map<number, MetricJson[]>();
+  /** counters and histograms of exited workers: folded into `retired` at the next scrape */
+  const exited: MetricJson[][] = [];
+  let retired: MetricJson[] = [];
+  let compacting = false;
 
   const onMessage = (w: Worker, m: unknown) => {
     if (!isResponse(m)) return;
     const p = pending.get(m.id);
     if (!p || !p.waiting.delete(w.id)) return;
-    if (m.metrics) p.got.push(m.metrics);
+    if (m.metrics) {
+      p.got.push(m.metrics);
+      last.set(w.id, m.metrics);
+    }
     if (p.waiting.size === 0) p.done();
   };
   const onExit = (w: Worker) => {
     for (const p of pending.values()) if (p.waiting.delete(w.id) && p.waiting.size === 0) p.done();
+    const snapshot = last.get(w.id);
+    last.delete(w.id);
+    // gauges (connections, cache sizes) die with the worker; what only grows stays
+    if (snapshot !== undefined) exited.push(snapshot.filter(isMonotonic));
   };
   cluster.on('message', onMessage);
   cluster.on('exit', onExit);
@@ -115,8 +145,25 @@ export function clusterCollector(primary: Metrics, expected: number, timeoutMs =
         if (asked === 0) finish();
       });
       missing = Math.max(0, expected - got.length);
+      if (exited.length > 0 && !compacting) {
+        // fold the exited workers into one merged snapshot, whatever the number of
+        // restarts; swapped in at once (no await between), so a scrape running
+        // beside this one sees each exited worker exactly once
+        compacting = true;
+        const n = exited.length;
+        try {
+          const merged = await AggregatorRegistry.aggregate([retired, ...exited.slice(0, n)]).getMetricsAsJSON();
+          retired = merged;
+          exited.splice(0, n);
+        } finally {
+          compacting = false;
+        }
+      }
       const own = await primary.registry.getMetricsAsJSON();
-      return AggregatorRegistry.aggregate([own, ...got]).metrics();
+      // Every live worker's latest answer (this scrape's, or the previous one of a
+      // worker too slow this time: its counters stay in the sum), plus what the
+      // exited ones left. Built without an await, so no exit can slip between.
+      return AggregatorRegistry.aggregate([own, ...last.values(), retired, ...exited]).metrics();
     },
     close() {
       cluster.off('message', onMessage);
