@@ -9,6 +9,7 @@ import { compileAction, fixLeadingDsn, SEVERITY } from '../src/engine/actions.js
 import { DomainSet, HeloList } from '../src/engine/allowlist.js';
 import { compileTemplate } from '../src/engine/message.js';
 import { identityKey } from '../src/engine/findings-cache.js';
+import { CHECKS } from '../src/checks/index.js';
 import { defaultConfig, loadConfigText } from '../src/config/load.js';
 import { LAB_IDENTITY_YAML, labPublicNetworks } from './helpers/lab-networks.js';
 import { compileCidrs } from '../src/net/ip.js';
@@ -756,14 +757,16 @@ t.test('identity cache: the same identity on another connection is judged from t
   await decide(engine, req({ instance: 'x', sender: 'bob@other.example' }), conn());
   t.equal(a.calls, 2, 'another sender domain is another identity');
   await decide(engine, req({ instance: 'y', sender: 'carol@example.net' }), conn());
-  t.equal(a.calls, 2, 'the local part does not matter');
+  t.equal(a.calls, 3, 'another local part is another key (SPF reads it: %{l}, and its findings quote the sender)');
+  await decide(engine, req({ instance: 'y1', sender: 'carol@example.net' }), conn());
+  t.equal(a.calls, 3, 'the same sender again is judged from the cache');
   await decide(engine, req({ instance: 'y2', protocol_state: 'MAIL' }), conn());
-  t.equal(a.calls, 3, 'another protocol_state is another key');
+  t.equal(a.calls, 4, 'another protocol_state is another key');
   await decide(engine, req({ instance: 'y3', server_address: '192.0.2.25' }), conn());
-  t.equal(a.calls, 4, 'another server_address is another key (helo_impersonation reads it)');
+  t.equal(a.calls, 5, 'another server_address is another key (helo_impersonation reads it)');
   now += 2001;
   await decide(engine, req({ instance: 'z' }), conn());
-  t.equal(a.calls, 5, 'expired after the TTL');
+  t.equal(a.calls, 6, 'expired after the TTL');
   t.ok(engine.stats().identityCacheHits >= 2);
 });
 
@@ -928,15 +931,15 @@ t.test('a check enabled or re-actioned without a code keeps a fitting default co
 
 t.test('identityKey: a key found among the ones made before equals the key built from the fields (hostile fields too)', async (t) => {
   // the key as it was built before keys were kept (findings-cache.ts): the reference
-  const naive = (st: string, c: string, sv: string, h: string | undefined, sd: string, se: string, n: boolean, a: boolean): string =>
-    `${st}\u0000${c}\u0000${sv}\u0000${h === undefined ? '-' : `=${h}`}\u0000${sd !== '' ? sd : `<${se}>`}\u0000${n ? 1 : 0}${a ? 1 : 0}`;
+  const naive = (st: string, c: string, sv: string, h: string | undefined, se: string, n: boolean, a: boolean): string =>
+    `${st}\u0000${c}\u0000${sv}\u0000${h === undefined ? '-' : `=${h}`}\u0000<${se}>\u0000${n ? 1 : 0}${a ? 1 : 0}`;
   const states = ['CONNECT', 'EHLO', 'HELO', 'MAIL', 'RCPT', 'DATA', 'END-OF-MESSAGE', 'VRFY', 'ETRN'];
   const pieces = ['', 'a', 'ab', '-', '=', '<', '>', '<a>', '\u0000', 'a\u00001', '0', '1', '01', '=a', '192.0.2.1', '2001:db8::1', 'mx.example.org'];
   let seed = 11;
   const pick = <T>(xs: readonly T[]): T => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return xs[seed % xs.length]!; };
-  type Fields = [string, string, string, string | undefined, string, string, boolean, boolean];
+  type Fields = [string, string, string, string | undefined, string, boolean, boolean];
   const choices: ReadonlyArray<readonly (string | boolean | undefined)[]> = [
-    states, pieces.slice(0, 6), pieces, [undefined, ...pieces], pieces, pieces, [false, true], [false, true],
+    states, pieces.slice(0, 6), pieces, [undefined, ...pieces], pieces, [false, true], [false, true],
   ];
   let same = 0;
   const check = (f: Fields): boolean => {
@@ -959,7 +962,33 @@ t.test('identityKey: a key found among the ones made before equals the key built
       same++;
     }
   }
-  t.equal(same, 45_000, 'every key equals the reference');
-  t.not(identityKey('RCPT', 'a', 'b', undefined, 'd', 's', false, false), identityKey('RCPT', 'a', 'b', '', 'd', 's', false, false), 'no HELO attribute and an empty one differ');
-  t.not(identityKey('RCPT', 'a', 'b', 'h', '', 's', false, false), identityKey('RCPT', 'a', 'b', 'h', '', 's', true, false), 'the null-sender flag counts');
+  t.equal(same, 40_000, 'every key equals the reference');
+  t.not(identityKey('RCPT', 'a', 'b', undefined, 's', false, false), identityKey('RCPT', 'a', 'b', '', 's', false, false), 'no HELO attribute and an empty one differ');
+  t.not(identityKey('RCPT', 'a', 'b', 'h', 's', false, false), identityKey('RCPT', 'a', 'b', 'h', 's', true, false), 'the null-sender flag counts');
+  t.not(identityKey('RCPT', 'a', 'b', 'h', 'alice@example.net', false, false), identityKey('RCPT', 'a', 'b', 'h', 'mallory@example.net', false, false), 'the local part counts (SPF %{l})');
+  t.not(identityKey('RCPT', 'a', 'b', 'h', 'a@x', false, false), identityKey('RCPT', 'a', 'b', 'h', 'a@x>', false, false), 'a sender that is a prefix of another');
+});
+
+t.test('identity cache: a sender of the same domain from the same client gets its own SPF verdict and words, not the last sender\'s', async (t) => {
+  // RFC 7208 §7.2: %{l} is the sender's local part; a record may permit one user and not another from the same address
+  const zone: Record<string, string[]> = {
+    'txt:example.net': ['v=spf1 exists:%{l}.allowed.example.net -all'],
+    'a:alice.allowed.example.net': ['127.0.0.2'],
+  };
+  const look = (kind: string) => (name: string): Promise<DnsAnswer<string>> => {
+    const r = zone[`${kind}:${name}`];
+    return Promise.resolve(r ? { status: 'ok', records: r, reason: 'NOERROR' } : { status: 'notfound', records: [], reason: 'NXDOMAIN' });
+  };
+  const lookup: DnsLookup = { a: look('a'), aaaa: look('aaaa'), mx: noAnswer, ptr: noAnswer, txt: look('txt') };
+  const spf = CHECKS.find((c) => c.id === 'spf_mail_from')!;
+  const engine = createEngine(config({ checks: { spf_mail_from: { action: 'reject' } } }), {
+    dns: { scoped: () => lookup }, checks: [spf], identityCache: { ttlMs: 2000, maxEntries: 10 },
+  });
+  const alice = await decide(engine, req({ instance: 'i1', sender: 'alice@example.net' }), conn());
+  t.equal(alice.findings.find((f) => f.check === 'spf_mail_from')?.result, 'pass', 'alice is permitted');
+  const mallory = await decide(engine, req({ instance: 'i2', sender: 'mallory@example.net' }), conn());
+  const f = mallory.findings.find((x) => x.check === 'spf_mail_from');
+  t.equal(f?.result, 'fail', 'mallory is not, though alice was judged a moment before from the same address');
+  t.notMatch(f?.reason ?? '', /alice/, 'no word of the other sender');
+  t.match(answer(mallory), /^REJECT|^5/);
 });

@@ -99,7 +99,7 @@ export function evaluate(s: EngineSetup, req: PolicyRequest, conn: ConnState, tr
     if (s.cache !== null && trace === null) {
       // no helo_name attribute (helo_missing skips) is not `helo_name=` (no HELO: 503 5.5.1): undefined keeps them apart
       // (has_helo_name, not req.attrs.helo_name: `attrs` is built on first read, protocol/request.ts)
-      cacheKey = identityKey(req.protocol_state, id.clientAddress, req.server_address, req.has_helo_name ? req.helo_name : undefined, id.senderDomain, id.sender, id.nullSender, id.sasl);
+      cacheKey = identityKey(req.protocol_state, id.clientAddress, req.server_address, req.has_helo_name ? req.helo_name : undefined, id.sender, id.nullSender, id.sasl);
       hit = s.cache.get(cacheKey, now);
     }
     let fromCache = 0;

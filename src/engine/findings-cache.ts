@@ -6,11 +6,13 @@
  * Key: protocol_state, canonical client address, server_address (what
  * helo_impersonation compares with), HELO as sent (an absent helo_name
  * attribute and an empty one are different keys: helo_missing skips the
- * first and refuses the second), sender domain (the whole
- * sender when it has no domain, since reasons quote it), null-sender flag,
- * SASL flag — every request field the identity checks read (they never read
- * the recipient or a sender's local part; checks are pure functions of these,
- * the DNS and the config). A check that starts reading another request field
+ * first and refuses the second), the whole sender as given (not only its
+ * domain: SPF's check_host() reads the local part through the %{l} and %{s}
+ * macros, RFC 7208 §7.3, and the spf_* findings quote the sender; keyed by
+ * domain, mallory@ got alice@'s SPF pass and words from the same address),
+ * null-sender flag, SASL flag — every request field the identity checks read
+ * (they never read the recipient; checks are pure functions of these, the
+ * DNS and the config). A check that starts reading another request field
  * must be added here. One engine = one config, so a reload starts empty.
  * Correctness limits: entries live at most `ttlMs` (default 2 s, well inside
  * any DNS TTL that matters), TEMPFAIL findings are never stored (a DNS
@@ -181,7 +183,7 @@ const SEP = 0; // the fields' separator in a key: \u0000
 
 /** Does `key` read exactly what identityKey would build from these fields? Compared in place, nothing built. */
 function keyMatches(
-  key: string, state: string, clientAddress: string, serverAddress: string, helo: string | undefined, senderDomain: string, sender: string, nullSender: boolean, sasl: boolean,
+  key: string, state: string, clientAddress: string, serverAddress: string, helo: string | undefined, sender: string, nullSender: boolean, sasl: boolean,
 ): boolean {
   let at = state.length;
   if (!key.startsWith(state) || key.charCodeAt(at) !== SEP) return false;
@@ -198,29 +200,25 @@ function keyMatches(
     at += 2 + helo.length;
   }
   if (key.charCodeAt(at) !== SEP) return false;
-  if (senderDomain !== '') {
-    if (!key.startsWith(senderDomain, at + 1)) return false;
-    at += 1 + senderDomain.length;
-  } else {
-    if (key.charCodeAt(at + 1) !== 60 || !key.startsWith(sender, at + 2) || key.charCodeAt(at + 2 + sender.length) !== 62) return false; // "<" ">"
-    at += 3 + sender.length;
-  }
+  if (key.charCodeAt(at + 1) !== 60 || !key.startsWith(sender, at + 2) || key.charCodeAt(at + 2 + sender.length) !== 62) return false; // "<" ">"
+  at += 3 + sender.length;
   return key.length === at + 3 && key.charCodeAt(at) === SEP
     && key.charCodeAt(at + 1) === (nullSender ? 49 : 48) && key.charCodeAt(at + 2) === (sasl ? 49 : 48);
 }
 
 /** The cache key of a request (see the header for why these fields). */
 export function identityKey(
-  state: string, clientAddress: string, serverAddress: string, helo: string | undefined, senderDomain: string, sender: string, nullSender: boolean, sasl: boolean,
+  state: string, clientAddress: string, serverAddress: string, helo: string | undefined, sender: string, nullSender: boolean, sasl: boolean,
 ): string {
   const known = interned.get(clientAddress);
   if (known !== undefined) {
     for (let i = 0; i < known.length; i++) {
       const k = known[i]!;
-      if (keyMatches(k, state, clientAddress, serverAddress, helo, senderDomain, sender, nullSender, sasl)) return k;
+      if (keyMatches(k, state, clientAddress, serverAddress, helo, sender, nullSender, sasl)) return k;
     }
   }
-  const s = senderDomain !== '' ? senderDomain : `<${sender}>`;
+  // the whole sender (its domain and the flags derive from it): SPF reads the local part (header)
+  const s = `<${sender}>`;
   // "=" + the HELO when the attribute was sent (even empty), "-" when it was not: never equal
   const h = helo === undefined ? '-' : `=${helo}`;
   const key = `${state}\u0000${clientAddress}\u0000${serverAddress}\u0000${h}\u0000${s}\u0000${nullSender ? 1 : 0}${sasl ? 1 : 0}`;
