@@ -8,7 +8,7 @@ import { renderExplanation, explanationToJson } from '../src/engine/explain.js';
 import { compileAction, fixLeadingDsn, SEVERITY } from '../src/engine/actions.js';
 import { DomainSet, HeloList } from '../src/engine/allowlist.js';
 import { compileTemplate } from '../src/engine/message.js';
-import { identityKey } from '../src/engine/findings-cache.js';
+import { identityKey, internedFootprint } from '../src/engine/findings-cache.js';
 import { CHECKS } from '../src/checks/index.js';
 import { defaultConfig, loadConfigText } from '../src/config/load.js';
 import { LAB_IDENTITY_YAML, labPublicNetworks } from './helpers/lab-networks.js';
@@ -967,6 +967,24 @@ t.test('identityKey: a key found among the ones made before equals the key built
   t.not(identityKey('RCPT', 'a', 'b', 'h', 's', false, false), identityKey('RCPT', 'a', 'b', 'h', 's', true, false), 'the null-sender flag counts');
   t.not(identityKey('RCPT', 'a', 'b', 'h', 'alice@example.net', false, false), identityKey('RCPT', 'a', 'b', 'h', 'mallory@example.net', false, false), 'the local part counts (SPF %{l})');
   t.not(identityKey('RCPT', 'a', 'b', 'h', 'a@x', false, false), identityKey('RCPT', 'a', 'b', 'h', 'a@x>', false, false), 'a sender that is a prefix of another');
+});
+
+t.test('identityKey: the keys kept per client address stay small whatever the HELO and sender (8 KB each from a hostile client)', async (t) => {
+  const long = (c: string, k: number) => `${c.repeat(8000)}${k}`;
+  let wrong = 0;
+  for (let a = 0; a < 1100; a++) {
+    for (let k = 0; k < 4; k++) {
+      const c = `2001:db8::${a.toString(16)}`;
+      const want = `RCPT\u0000${c}\u0000192.0.2.25\u0000=${long('h', k)}\u0000<x@${long('d', k)}>\u000000`;
+      if (identityKey('RCPT', c, '192.0.2.25', long('h', k), `x@${long('d', k)}`, false, false) !== want) wrong++;
+    }
+  }
+  t.equal(wrong, 0, 'a long key is still the whole key');
+  const { chars } = internedFootprint();
+  t.ok(chars <= 4 * 1024 * 512, `${chars} chars kept (4,400 keys of 16 KB offered; was 59 MB held)`);
+  // short keys are still kept: a warm client's key comes back as the same string
+  const a = identityKey('RCPT', '192.0.2.77', '192.0.2.25', 'mail.example.net', 'alice@example.net', false, false);
+  t.ok(internedFootprint().chars >= a.length, 'a short key is kept');
 });
 
 t.test('identity cache: a sender of the same domain from the same client gets its own SPF verdict and words, not the last sender\'s', async (t) => {

@@ -174,10 +174,24 @@ export class FindingsCache {
  * KEYS_PER_CLIENT keys per address (the oldest replaced) and
  * MAX_INTERNED_CLIENTS addresses (then all are forgotten: a key not found is
  * only built again). Content-defined, so shared by every engine.
+ * Only keys of at most MAX_INTERNED_KEY_CHARS chars are kept: these keys are
+ * held outside the cache's byte bound (identity_cache.max_bytes), and a
+ * client's HELO and sender may each be a whole line (server.max_line_length,
+ * 8 KB): 4,096 such keys held 59 MB after the cache had let them go. A
+ * longer key is built per request, as before (no real client's is that long).
  */
 const interned = new Map<string, string[]>();
 const KEYS_PER_CLIENT = 4;
 const MAX_INTERNED_CLIENTS = 1024;
+/** Longer keys are not kept (header): 4 x 1,024 x 512 chars, at most ~4 MB as two-byte strings. */
+const MAX_INTERNED_KEY_CHARS = 512;
+
+/** What the kept keys hold (for tests): addresses and chars of their keys. */
+export function internedFootprint(): { addresses: number; chars: number } {
+  let chars = 0;
+  for (const keys of interned.values()) for (const k of keys) chars += k.length;
+  return { addresses: interned.size, chars };
+}
 
 const SEP = 0; // the fields' separator in a key: \u0000
 
@@ -222,6 +236,7 @@ export function identityKey(
   // "=" + the HELO when the attribute was sent (even empty), "-" when it was not: never equal
   const h = helo === undefined ? '-' : `=${helo}`;
   const key = `${state}\u0000${clientAddress}\u0000${serverAddress}\u0000${h}\u0000${s}\u0000${nullSender ? 1 : 0}${sasl ? 1 : 0}`;
+  if (key.length > MAX_INTERNED_KEY_CHARS) return key;
   if (known !== undefined) {
     if (known.length >= KEYS_PER_CLIENT) known.shift();
     known.push(key);
