@@ -66,18 +66,9 @@ export function fcrdnsOrSkip(ctx: CheckContext, check: string): Promise<Fcrdns |
  * lookup on the way failed temporarily).
  */
 export function confirmedOrFinding(ctx: CheckContext, check: string): Promise<Fcrdns | Finding> {
-  // One `.then` with a judging function made once per check, not an async
-  // function: its suspended frame was held by every request waiting for DNS.
-  let judge = CONFIRMED.get(check);
-  if (judge === undefined) {
-    judge = (f) => confirmedJudgement(f, check);
-    CONFIRMED.set(check, judge);
-  }
-  return fcrdnsOrSkip(ctx, check).then(judge);
+  // one `.then`, not an async function: its suspended frame was held by every request waiting for DNS
+  return fcrdnsOrSkip(ctx, check).then((f) => confirmedJudgement(f, check));
 }
-
-/** confirmedOrFinding's judging function per check (the two rdns checks that need a confirmed name). */
-const CONFIRMED = new Map<string, (f: Fcrdns | Finding) => Fcrdns | Finding>();
 
 function confirmedJudgement(f: Fcrdns | Finding, check: string): Fcrdns | Finding {
   if (isFinding(f) || f.confirmed.length > 0) return f;

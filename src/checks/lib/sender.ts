@@ -33,26 +33,16 @@ export function senderDomainMalformed(ctx: CheckContext): boolean {
  * check returns instead: skip (null sender, literal, malformed domain; with
  * `needHosts` also null MX and a domain that does not exist, which other
  * checks judge) or tempfail (the MX lookup failed temporarily).
- * Not an async function: one `.then` on the memoised MX data with a judging
- * function made once per check (JUDGES), because an async function's
- * suspended frame was held by every request while it waited for DNS, four
- * per never-seen identity (the checks that judge MX data).
+ * Not an async function: one `.then` on the memoised MX data, because an
+ * async function's suspended frame was held by every request while it waited
+ * for DNS, four per never-seen identity (the checks that judge MX data).
  */
 export function senderMxOrFinding(ctx: CheckContext, check: string, needHosts = false): Promise<SenderMx | Finding> {
   const skip = senderSkipReason(ctx);
   if (skip !== null) return Promise.resolve(finding(check, 'skip', skip));
   if (senderDomainMalformed(ctx)) return Promise.resolve(finding(check, 'skip', 'sender domain is not a valid domain name (sender_domain_unknown judges it)'));
-  const key = needHosts ? `${check}+hosts` : check;
-  let judge = JUDGES.get(key);
-  if (judge === undefined) {
-    judge = (smx) => judgeSenderMx(smx, check, needHosts);
-    JUDGES.set(key, judge);
-  }
-  return getSenderMx(ctx).then(judge);
+  return getSenderMx(ctx).then((smx) => judgeSenderMx(smx, check, needHosts));
 }
-
-/** senderMxOrFinding's judging function per check (and needHosts): a few checks, made once each. */
-const JUDGES = new Map<string, (smx: SenderMx) => SenderMx | Finding>();
 
 function judgeSenderMx(smx: SenderMx, check: string, needHosts: boolean): SenderMx | Finding {
   if (smx.mx.status === 'tempfail') return dnsTempfail(check, smx.trail, [smx.mx]);
