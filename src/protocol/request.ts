@@ -9,7 +9,9 @@
  * itself reports an unavailable value; `attrs` (every attribute as received)
  * is built on first use.
  *
- * What can go wrong: nothing; numbers that are not plain unsigned decimals
+ * What can go wrong: loading the module throws if the constructor's slot
+ * order and ATTRIBUTE_NAMES disagree (a programming error, checked once);
+ * otherwise nothing: numbers that are not plain unsigned decimals
  * of at most 15 digits read as 0 (recipient_count is further clamped by the
  * rate limiter to limits.max_recipient_count).
  */
@@ -190,6 +192,18 @@ class Request implements PolicyRequest {
   get attrs(): Attrs {
     return (this.record ??= attrsOf(this.raw));
   }
+}
+
+// The constructor reads the slots by position, ATTRIBUTE_NAMES names them:
+// hold the two to one order once, at load. A request whose every slot holds its
+// own index must show that index in the field of that name (the numbers too),
+// so reordering either list throws here instead of filing values under the
+// wrong attribute.
+{
+  const probe = new Request({ values: ATTRIBUTE_NAMES.map((_, i) => String(i)), extra: null }, null);
+  ATTRIBUTE_NAMES.forEach((name, i) => {
+    if (String(probe[name]) !== String(i)) throw new Error(`request: slot ${i} is not read as ${name}`);
+  });
 }
 
 /** The typed request of what the parser left (the server's path). */
