@@ -21,7 +21,7 @@ import type { DnsLookup } from '../dns/types.js';
 import { CHECKS } from '../checks/index.js';
 import type { ActionSettings, CheckDef, CheckSettings, Finding } from '../checks/types.js';
 import { BLOCKING, compileAction, compileTempfailAction, type CompiledAction } from './actions.js';
-import { compileAllowlist, type Allowlist } from './allowlist.js';
+import { compileAllowlist, DomainSet, type Allowlist } from './allowlist.js';
 import { compileTables, type CompiledOverride, type SettingsTable } from './overrides.js';
 import { compileHeader, type HeaderRenderer } from './header.js';
 import { FindingsCache } from './findings-cache.js';
@@ -232,7 +232,7 @@ function findUnreachableSettings(
     // (Match fields are ANDed: one field whose every value is allowlisted is enough.)
     const bySasl = o.match.sasl === true && config.allow.sasl;
     const byClients = o.match.clients.size > 0 && o.match.clients.toJSON().every((c) => coveredBy(config.allow.clients.toJSON(), c));
-    const bySender = o.match.sender_domains.length > 0 && o.match.sender_domains.every((d) => domainCoveredBy(config.allow.sender_domains, d));
+    const bySender = o.match.sender_domains.length > 0 && allCovered(config.allow.sender_domains, o.match.sender_domains);
     if ((bySasl || byClients || bySender) && checkKeys.length > 0) {
       const why = bySasl ? 'match sasl: true while allow.sasl: true'
         : byClients ? 'every match.clients network is in allow.clients'
@@ -302,15 +302,19 @@ function shadows(earlier: Match, later: Match): boolean {
   }
   for (const f of ['recipient_domains', 'sender_domains'] as const) {
     if (earlier[f].length === 0) continue;
-    if (later[f].length === 0 || !later[f].every((d) => domainCoveredBy(earlier[f], d))) return false;
+    if (later[f].length === 0 || !allCovered(earlier[f], later[f])) return false;
   }
   return true;
 }
 
-/** Is every domain under `d` (d itself and its subdomains) under one of `outer`? */
-function domainCoveredBy(outer: readonly string[], d: string): boolean {
-  for (const o of outer) if (d === o || (d.length > o.length && d.endsWith(o) && d.charCodeAt(d.length - o.length - 1) === 46 /* . */)) return true;
-  return false;
+/**
+ * Is every domain under each of `inner` (it and its subdomains) under one of
+ * `outer`? Asked of the matcher the daemon uses on those lists at run time
+ * (DomainSet matches a name and its subdomains), so the two cannot disagree.
+ */
+function allCovered(outer: readonly string[], inner: readonly string[]): boolean {
+  const set = new DomainSet(outer);
+  return inner.every((d) => set.has(d));
 }
 
 /** Is the CIDR `inner` inside one of `outer`? (text forms "a.b.c.d/n", "x::/n") */
