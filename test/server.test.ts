@@ -18,6 +18,8 @@ import { PolicyClient, block, fixture } from './helpers/policy-client.js';
 import { memoryLogger } from './helpers/log.js';
 import { startDnsServer } from './helpers/dns-server.js';
 import { createRuntime } from '../src/runtime.js';
+import { attachSocket, readInto, type SessionEntry } from '../src/server/listeners.js';
+import { serverContext, type Counters } from '../src/server/daemon.js';
 
 const CLI = join(process.cwd(), 'build', 'src', 'cli.js');
 
@@ -219,6 +221,65 @@ t.test('idle timeout closes an idle connection', async (t) => {
   t.equal(await c.next(5000), '<closed>');
   t.ok(lines.some((l) => l.code === 'PI_SERVER_IDLE_TIMEOUT'));
 });
+
+// listeners.ts reads a connection through readInto (a new Socket on the accepted
+// handle, user-buffer reads) and falls back to a latin1 'data' stream when it cannot:
+// both must deliver the same bytes, in order, and keep pausing, half-close and close.
+for (const [name, reader] of [['readInto', readInto], ['the stream fallback', () => null]] as const) {
+  t.test(`reading through ${name}: split, pipelined and high bytes, pause while deciding, half-close, close`, async (t) => {
+    const { log } = memoryLogger();
+    const seen: string[] = [];
+    const decider: Decider = {
+      decide(req: PolicyRequest): Decision | Promise<Decision> {
+        seen.push(req.recipient ?? '');
+        const d: Decision = { action: { verb: 'WARN', text: `n${seen.length}` }, fired: [], findings: [] };
+        // "slow" recipients are decided asynchronously: the transport is paused meanwhile
+        return req.recipient?.startsWith('slow') ? new Promise((r) => setTimeout(() => r(d), 150)) : d;
+      },
+    };
+    const counters: Counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
+    const ctx = serverContext(config('listen: [inet:127.0.0.1:0]'), decider, log, counters, {});
+    const sessions = new Set<SessionEntry>();
+    const policy = { peers: config('listen: [inet:127.0.0.1:0]').server.peers, maxConnections: 10, idleTimeoutMs: 60_000 };
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) =>
+      attachSocket(sock, () => ctx, () => policy, sessions, () => log, reader));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.teardown(() => server.close());
+    const port = (server.address() as net.AddressInfo).port;
+    t.equal(readInto(new net.Socket(), () => {}), null, 'readInto: a socket without a handle is left to the fallback');
+
+    const c = await PolicyClient.connect({ port });
+    // one request a byte at a time, with UTF-8 in its value (two bytes split over two reads)
+    const one = Buffer.from(block({ protocol_state: 'RCPT', recipient: 'j\u00fcrgen@example.org' }), 'utf8');
+    for (let i = 0; i < one.length; i++) {
+      c.sock.write(one.subarray(i, i + 1));
+      if (i % 7 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    t.equal(await c.next(), 'action=WARN n1');
+    t.equal(seen[0], 'j\u00fcrgen@example.org', 'bytes split over reads, UTF-8 value decoded');
+    // three requests in one write: answered in order; the second is decided asynchronously
+    c.send(block({ protocol_state: 'RCPT', recipient: 'a' }) + block({ protocol_state: 'RCPT', recipient: 'slow-b' }) + block({ protocol_state: 'RCPT', recipient: 'c' }));
+    t.same([await c.next(), await c.next(), await c.next()], ['action=WARN n2', 'action=WARN n3', 'action=WARN n4'], 'pipelined: in order');
+    t.same(seen.slice(1), ['a', 'slow-b', 'c']);
+    // half-close while a request is being decided (reading paused): answered, then closed
+    c.send(block({ protocol_state: 'RCPT', recipient: 'slow-d' }));
+    await new Promise((r) => setTimeout(r, 30));
+    c.sock.end();
+    t.equal(await c.next(), 'action=WARN n5', 'answered after the client half-closed');
+    t.equal(await c.next(), '<closed>', 'then the connection is closed');
+    for (let i = 0; i < 50 && sessions.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(sessions.size, 0, 'the session is gone');
+    t.equal(counters.requests, 5);
+
+    // the client goes away while its request is decided: nothing is left behind
+    const c2 = await PolicyClient.connect({ port });
+    c2.send(block({ protocol_state: 'RCPT', recipient: 'slow-e' }));
+    await new Promise((r) => setTimeout(r, 30));
+    c2.sock.destroy();
+    for (let i = 0; i < 50 && sessions.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    t.equal(sessions.size, 0, 'the session of a vanished client is gone');
+  });
+}
 
 t.test('graceful shutdown: in-flight requests are answered, idle connections closed, then done', async (t) => {
   const { log } = memoryLogger();
