@@ -27,7 +27,7 @@ import { createEngine } from '../src/engine/engine.js';
 import type { CheckContext, CheckDef, Finding } from '../src/checks/types.js';
 import { actionText } from '../src/protocol/action.js';
 import { toPolicyRequest } from '../src/protocol/request.js';
-import { addressOfReverseName, describeSpf, isSkip, spfOf } from '../src/checks/lib/spf.js';
+import { addressOfReverseName, checkHostDirect, checkHostViaSpf, describeSpf, isSkip, spfOf } from '../src/checks/lib/spf.js';
 import { promises as dnsPromises } from 'node:dns';
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import { startDnsServer, type Zone } from './helpers/dns-server.js';
@@ -193,6 +193,18 @@ async function run(attrs: Record<string, string>, opts: { resolver?: CachingReso
   return { f: Object.fromEntries(found.map((x) => [x.check, x])), ctx, sent: view.sent, ms };
 }
 
+/** A request's check context on a resolver of its own, live until done(). */
+function requestContext(attrs: Record<string, string>): { ctx: CheckContext; done(): void } {
+  const resolver = new CachingResolver(CONFIG.dns);
+  const req = toPolicyRequest({
+    request: 'smtpd_access_policy', protocol_state: 'RCPT', client_address: IN, helo_name: 'mail.helo.example',
+    sender: 'alice@pass.example', recipient: 'bob@ours.example', instance: 'a.1', ...attrs,
+  });
+  const view = resolver.scoped(Date.now() + CONFIG.dns.deadline);
+  const ctx: CheckContext = { req, id: identityOf(req), dns: view, settings: CONFIG, memo: new Map() };
+  return { ctx, done: () => { view.done(); resolver.close(); } };
+}
+
 /** The MAIL FROM SPF result as the findings report it. */
 const spfResult = (r: Run) => r.f.spf_mail_from!.vars?.spf;
 
@@ -271,6 +283,49 @@ t.test('no SPF record: "none" without starting mailauth, word for word what mail
   // a TXT answer that mentions v=spf1 anywhere is mailauth's to judge
   const r = await run({ sender: 'a@multi.example', client_address: IN });
   t.equal(spfResult(r), 'permerror', 'two SPF records: mailauth ran (permerror, §4.5)');
+});
+
+t.test('check_host() entered at spfVerify() gives what spf() gives: result, words, record, counts, DNS trail (lib/spf.ts checkHostDirect)', async (t) => {
+  // Every lab and provider domain with a TXT record (the slow ones aside), from
+  // clients inside and outside their ranges, IPv4 and IPv6, with local parts
+  // the macros read; both entries on the same request (one memo, one resolver).
+  const domains = Object.keys({ ...LAB, ...PROVIDERS }).filter((d) => ({ ...LAB, ...PROVIDERS })[d]!.TXT !== undefined && !/slowinc|chain|^l11\.limit11/.test(d)); // l11: the limits test counts its queries
+  t.ok(domains.length >= 40, `${domains.length} domains`);
+  const clients = [IN, OUT, '192.0.2.11', '2001:db8:1::25', '2001:db8:2::1', '209.85.221.53', '98.137.65.148', '::ffff:192.0.2.10'];
+  let direct = 0;
+  const results = new Set<string>();
+  for (const domain of domains) {
+    for (const ip of clients) {
+      for (const [local, dom] of [['john', domain], ['a', domain], ['Mixed.Case', domain.toUpperCase()]] as const) {
+        const sender = `${local}@${dom}`;
+        const c = requestContext({ sender, client_address: ip });
+        const trailD: string[] = [];
+        const trailS: string[] = [];
+        const ours = await checkHostDirect(c.ctx, sender, trailD);
+        const theirs = await checkHostViaSpf(c.ctx, sender, trailS);
+        c.done();
+        if (ours === null) {
+          // a label such as _spf is no LDH label: spf()'s joi test judges the domain
+          if (!domain.includes('_')) t.fail(`${sender} from ${ip}: not entered directly`);
+          continue;
+        }
+        direct++;
+        results.add(theirs.result);
+        if (JSON.stringify([ours, trailD]) !== JSON.stringify([theirs, trailS])) t.same([ours, trailD], [theirs, trailS], `${sender} from ${ip}`);
+      }
+    }
+  }
+  t.equal(direct, domains.filter((d) => !d.includes('_')).length * clients.length * 3, `${direct} evaluations compared, results ${[...results].sort().join(' ')}`);
+  t.ok(['pass', 'fail', 'softfail', 'neutral', 'none', 'permerror', 'temperror'].every((x) => results.has(x)), 'every result class met');
+  // what spf() rewrites or refuses first is left to spf()
+  for (const [sender, ip, why] of [
+    ['pass.example', IN, 'no local part'], ['@pass.example', IN, 'empty local part'],
+    ['a@xn--bcher-kva.example', IN, 'an xn-- label'], ['a@b\u00fccher.example', IN, 'a non-ASCII domain'], ['a@under_score.example', IN, 'a non-LDH label'],
+  ] as const) {
+    const c = requestContext({ sender, client_address: ip });
+    t.equal(await checkHostDirect(c.ctx, sender, []), null, `${why}: spf() evaluates it`);
+    c.done();
+  }
 });
 
 t.test('mechanisms: include, redirect, mx, a (with CIDR), ptr, exists, ip6', async (t) => {

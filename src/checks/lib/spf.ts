@@ -36,11 +36,24 @@
  *   - the receiver's name (os.hostname() when nothing is configured) is read
  *     once per process, not once per evaluation (a uname syscall each);
  *   - an evaluation's words (describeSpf) and variables (spfVars) are built
- *     once and shared by the three checks that judge it (class Evaluation).
+ *     once and shared by the three checks that judge it (class Evaluation);
+ *   - check_host() is entered below mailauth's spf() wrapper, at its
+ *     spfVerify() (checkHostDirect): the wrapper validates the domain with
+ *     joi (a URL parse each), parses the client address once more (with
+ *     the ipaddr package), and renders a Received-SPF header and an
+ *     Authentication-Results row per evaluation that nothing here reads
+ *     (the daemon writes its own, engine/header.ts): 13 KB of the 27 KB
+ *     mailauth allocated per never-seen identity. The wrapper's lookup
+ *     limits (its limitedResolver, not exported) are counted here, the same
+ *     way (spfLimits); a sender, domain or client address the wrapper would
+ *     rewrite or refuse first (no local part, non-ASCII or non-LDH domain,
+ *     "xn--" labels, IPv4-mapped IPv6) still goes through spf(). A test holds
+ *     the two entries equal (test/spf.test.ts).
  *
  * What can go wrong: nothing throws; mailauth's own failures come back as
  * temperror / permerror results. A TXT answer is joined per record (§3.3).
  */
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import type { DnsAnswer } from '../../dns/types.js';
@@ -50,6 +63,13 @@ import type { CheckContext, Finding } from '../types.js';
 import { few, finding, dnsTempfail } from './format.js';
 import { lookupA, lookupAaaa, lookupMx, lookupPtr, lookupTxt, memo } from './lookup.js';
 import { fqdnHeloOrSkip } from './subject.js';
+
+/** mailauth's check_host() core and its target-name test, below spf() (see the header: cold-path economy). */
+interface SpfVerifyResult { qualifier?: string; error?: string; text?: string; rr?: string }
+type SpfVerify = (domain: string, opts: Record<string, unknown>) => Promise<SpfVerifyResult | false | null | undefined>;
+const mailauthRequire = createRequire(import.meta.url);
+const { spfVerify } = mailauthRequire('mailauth/lib/spf/spf-verify.js') as { spfVerify: SpfVerify };
+const { isValidTargetName } = mailauthRequire('mailauth/lib/spf/syntax.js') as { isValidTargetName: (name: string) => boolean };
 
 export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror';
 export type SpfIdentity = 'mailfrom' | 'helo';
@@ -260,35 +280,217 @@ async function noSpfRecord(ctx: CheckContext, identity: SpfIdentity, sender: str
     null, 0, a.status === 'notfound' ? 1 : 0, trailLine('TXT', domain, a, txtShown(a)));
 }
 
+/** What one check_host() evaluation reports, whichever entry into mailauth made it. @internal exported for tests */
+export interface CheckHostOutcome {
+  readonly result: SpfResult;
+  /** mailauth's comment without its "<receiver>: " prefix */
+  readonly text: string;
+  readonly domain: string;
+  readonly sender: string;
+  readonly record: string | null;
+  readonly lookups: number;
+  readonly voids: number;
+}
+
 async function evaluate(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation> {
   const none = await noSpfRecord(ctx, identity, sender);
   if (none !== null) return none;
   const trail: string[] = [];
-  const mta = receiverOf(ctx);
-  let r: Awaited<ReturnType<typeof mailauthSpf>>;
+  let r: CheckHostOutcome;
   try {
-    r = await mailauthSpf({
-      sender,
-      ip: ctx.id.clientAddress,
-      helo: ctx.id.helo,
-      mta,
-      // RFC 7208 exactly: whole-record syntax check, void lookups as §4.6.4 counts them
-      strict: true,
-      maxResolveCount: 10,
-      maxVoidCount: 2,
-      resolver: resolverFor(ctx, trail) as never,
-    });
+    r = (await checkHostDirect(ctx, sender, trail)) ?? (await checkHostViaSpf(ctx, sender, trail));
   } catch (e) {
     // mailauth turns its own failures into results; this is a bug guard
     return new Evaluation(identity, 'temperror', '', sender, `SPF evaluation failed: ${e instanceof Error ? e.message : String(e)}`,
       null, 0, 0, trail.join('; '));
   }
+  return new Evaluation(identity, r.result, r.domain, r.sender, r.text, r.record, r.lookups, r.voids, trail.join('; '));
+}
+
+/** check_host() through mailauth's spf() (the wrapper: see the header). @internal exported for tests */
+export async function checkHostViaSpf(ctx: CheckContext, sender: string, trail: string[]): Promise<CheckHostOutcome> {
+  const mta = receiverOf(ctx);
+  const r = await mailauthSpf({
+    sender,
+    ip: ctx.id.clientAddress,
+    helo: ctx.id.helo,
+    mta,
+    // RFC 7208 exactly: whole-record syntax check, void lookups as §4.6.4 counts them
+    strict: true,
+    maxResolveCount: MAX_DNS_TERMS,
+    maxVoidCount: MAX_VOID_LOOKUPS,
+    resolver: resolverFor(ctx, trail) as never,
+  });
   const result = (RESULTS.has(r.status.result) ? r.status.result : 'temperror') as SpfResult;
   let text = typeof r.status.comment === 'string' ? r.status.comment : result;
   if (text.startsWith(`${mta}: `)) text = text.slice(mta.length + 2);
   const lookups = (r as { lookups?: { count?: number; void?: number } }).lookups;
-  return new Evaluation(identity, result, r.domain, r['envelope-from'] ?? sender, text, r.rr ?? null,
-    lookups?.count ?? 0, lookups?.void ?? 0, trail.join('; '));
+  return { result, text, domain: r.domain, sender: r['envelope-from'] ?? sender, record: r.rr ?? null, lookups: lookups?.count ?? 0, voids: lookups?.void ?? 0 };
+}
+
+/** RFC 7208 §4.6.4: DNS-querying terms and void lookups per evaluation. */
+const MAX_DNS_TERMS = 10;
+const MAX_VOID_LOOKUPS = 2;
+
+/**
+ * A sender domain spf() hands to spfVerify() unchanged: lower-case LDH labels
+ * of 1-63 characters, no hyphen first or last, a top label starting with a
+ * letter, at least two labels, at most 253 characters. Every such name passes
+ * the wrapper's joi domain test (@hapi/address: LDH labels, TLD starting with
+ * a letter, at least two segments, at most 256 characters; its punycode step,
+ * a URL host parse, returns such a name unchanged unless a label starts with
+ * "xn--", excluded below).
+ */
+const PLAIN_DOMAIN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * check_host() entered at mailauth's spfVerify(), as spf() calls it (see the
+ * header), or null when spf() would first rewrite or refuse the sender, its
+ * domain or the client address: then the caller goes through spf(). What spf()
+ * does around spfVerify() is done here the same way: its lookup limits
+ * (spfLimits: strict mode, 10 terms, 2 void lookups, one question asked once
+ * per evaluation), its reading of a thrown error's spfResult, and its result
+ * words (the comment without the "<receiver>: " prefix).
+ * @internal exported for tests
+ */
+export async function checkHostDirect(ctx: CheckContext, sender: string, trail: string[]): Promise<CheckHostOutcome | null> {
+  const at = sender.lastIndexOf('@');
+  if (at <= 0) return null; // spf() makes it postmaster@...
+  const domain = sender.slice(at + 1).toLowerCase().trim();
+  if (!PLAIN_DOMAIN.test(domain) || domain.startsWith('xn--') || domain.includes('.xn--')) return null;
+  const ip = ctx.id.clientAddress.trim();
+  // spf() evaluates an IPv4-mapped IPv6 client as its IPv4 address (RFC 7208 §5)
+  // and names that in its words; net/ip parses it as IPv4, so the colon tells
+  if (ctx.id.client === null || (ctx.id.client.family === 4 && ip.includes(':'))) return null;
+  const mta = receiverOf(ctx);
+  const base = askedOnce(resolverFor(ctx, trail));
+  const limits = spfLimits(base, MAX_VOID_LOOKUPS, true);
+  let res: SpfVerifyResult | false | null | undefined;
+  try {
+    res = await spfVerify(domain, {
+      sender, ip, mta, helo: ctx.id.helo, strict: true,
+      ctx: { warnings: new Set<string>(), usedLocalPart: false },
+      // the exp= lookup is not counted (RFC 7208 §4.6.4)
+      expResolver: base,
+      resolver: limits,
+      // address lookups of MX and PTR names are not void lookups
+      createSubResolver: (o?: { ignoreVoid?: boolean }) => spfLimits(base, o?.ignoreVoid ? Infinity : MAX_VOID_LOOKUPS, false),
+    });
+  } catch (err) {
+    const spfResult = typeof err === 'object' && err !== null ? (err as { spfResult?: SpfVerifyResult }).spfResult : undefined;
+    res = spfResult ?? { error: 'temperror', text: err instanceof Error ? err.message : String(err) };
+  }
+  if (res === false || res === null || res === undefined) {
+    if (limits.count() === 0 && trail.length === 0) return null; // spfVerify could not parse the address: spf()'s words for it
+    res = { qualifier: '?' };
+  }
+  const why = res.text ? `: ${res.text}` : '';
+  let result: SpfResult;
+  let text: string;
+  switch (res.qualifier || res.error) {
+    case '+': result = 'pass'; text = `domain of ${sender} designates ${ip} as permitted sender`; break;
+    case '~': result = 'softfail'; text = `domain of transitioning ${sender} does not designate ${ip} as permitted sender`; break;
+    case '-': result = 'fail'; text = `domain of ${sender} does not designate ${ip} as permitted sender`; break;
+    case '?': result = 'neutral'; text = `${ip} is neither permitted nor denied by domain of ${sender}`; break;
+    case 'none': result = 'none'; text = `${domain} does not designate permitted sender hosts`; break;
+    case 'permerror': result = 'permerror'; text = `permanent error in processing during lookup of ${sender}${why}`; break;
+    default: result = 'temperror'; text = `error in processing during lookup of ${sender}${why}`; break;
+  }
+  return { result, text, domain, sender, record: res.rr ?? null, lookups: limits.count(), voids: limits.voids() };
+}
+
+/** One question asked once per evaluation, each asker getting its own copy (mailauth's memoizeResolver). */
+function askedOnce(resolver: SpfResolver): SpfResolver {
+  const asked = new Map<string, Promise<unknown[]>>();
+  return (name, type) => {
+    const key = `${type}:${name}`;
+    let p = asked.get(key);
+    if (p === undefined) {
+      p = resolver(name, type);
+      p.catch(noop);
+      asked.set(key, p);
+    }
+    return p.then(copyList, copyFailure);
+  };
+}
+function noop(): void {}
+function copyList(v: unknown[]): unknown[] {
+  return Array.isArray(v) ? v.slice() : v;
+}
+function copyFailure(e: unknown): never {
+  // a fresh object per asker: spfLimits writes spfResult onto what it catches
+  throw e instanceof LookupFailure ? new LookupFailure(e.message, e.code) : e;
+}
+
+/** mailauth's target-name test in limitedResolver (a lenient one, or the RFC 7208 domain-spec rules in strict mode). */
+const LIMITED_NAME = /^([\x20-\x2D\x2f-\x7e]+\.)+[a-z]+[a-z\-0-9]*$/i;
+
+type LimitedResolver = SpfResolver & {
+  updateSubQueries(type: string, count: number): void;
+  getResolveCount(): number;
+  getResolveLimit(): number;
+  getSubResolveCounts(): Record<string, number>;
+  getVoidCount(): number;
+  count(): number;
+  voids(): number;
+};
+
+/**
+ * RFC 7208 §4.6.4 limits around `resolver`, as mailauth's limitedResolver
+ * counts them in strict mode (spf() does not export it): every call is a
+ * DNS-querying term (the first not, when `ignoreFirst`: the record's own
+ * TXT), more than 10 is permerror "Too many DNS requests"; NXDOMAIN/NODATA are
+ * void lookups, more than `maxVoid` is permerror "Too many void DNS results",
+ * else an empty answer; a name that is no target name is permerror; timeouts,
+ * refusals and other failures are temperror with mailauth's words. The
+ * thrown objects carry `spfResult`, which spfVerify() reads.
+ */
+function spfLimits(resolver: SpfResolver, maxVoid: number, ignoreFirst: boolean): LimitedResolver {
+  let resolveCount = 0;
+  let voidCount = 0;
+  let firstCounted = !ignoreFirst;
+  const sub: Record<string, number> = {};
+  const fn = (async (domain: string, type: string): Promise<unknown[]> => {
+    if (firstCounted) resolveCount++;
+    else firstCounted = true;
+    if (resolveCount > MAX_DNS_TERMS) throw Object.assign(new Error('Too many DNS requests'), { spfResult: { error: 'permerror', text: 'Too many DNS requests' } });
+    if (!LIMITED_NAME.test(domain) && !isValidTargetName(domain)) {
+      throw Object.assign(new Error('Failed to validate domain'), { spfResult: { error: 'permerror', text: `Invalid domain ${domain}` } });
+    }
+    try {
+      return await resolver(domain, type);
+    } catch (err) {
+      if (!err || typeof err !== 'object') {
+        const wrapped = new Error(`DNS error when resolving ${domain}: ${String(err)}`);
+        throw Object.assign(wrapped, { spfResult: { error: 'temperror', text: wrapped.message } });
+      }
+      const e = err as { code?: string; message?: string; spfResult?: SpfVerifyResult };
+      switch (e.code) {
+        case 'ENOTFOUND':
+        case 'ENODATA':
+          if (++voidCount > maxVoid) {
+            e.spfResult = { error: 'permerror', text: 'Too many void DNS results' };
+            throw e;
+          }
+          return [];
+        case 'ETIMEOUT': e.spfResult = { error: 'temperror', text: 'DNS timeout' }; throw e;
+        case 'EREFUSED': e.spfResult = { error: 'temperror', text: `DNS request refused by server when resolving ${domain}` }; throw e;
+        case 'ESPFTIMELIMIT': throw e;
+        case 'EBADNAME': e.spfResult = { error: 'permerror', text: `Invalid domain ${domain}` }; throw e;
+        default:
+          e.spfResult ??= { error: 'temperror', text: e.message };
+          throw e;
+      }
+    }
+  }) as LimitedResolver;
+  fn.updateSubQueries = (type, count) => { sub[type] = (sub[type] ?? 0) + count; };
+  fn.getResolveCount = () => resolveCount;
+  fn.getResolveLimit = () => MAX_DNS_TERMS;
+  fn.getSubResolveCounts = () => sub;
+  fn.getVoidCount = () => voidCount;
+  fn.count = fn.getResolveCount;
+  fn.voids = fn.getVoidCount;
+  return fn;
 }
 
 /**
