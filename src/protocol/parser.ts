@@ -31,6 +31,9 @@
  * What can go wrong: never throws; every malformed input gets its protocol
  * error code from `feed`, after which the parser takes no more input.
  */
+// Buffer from node:buffer, not the global: the global `Buffer` is an accessor
+// (a getter call per use; seen as LoadGlobalIC in perf of the daemon's read).
+import { Buffer } from 'node:buffer';
 import { ATTRIBUTE_NAMES, REQUEST_SLOT, attrsOf, type Attrs, type RawRequest } from './request.js';
 import type { ErrorCode } from '../errors.js';
 
