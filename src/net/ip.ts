@@ -144,8 +144,11 @@ function v6Groups(s: string): boolean {
   return true;
 }
 
-/** RFC 5952 text of GROUPS: lower case, no leading zeros, the longest run of 2+ zero groups (the first of equals) as "::". */
-function groupsToV6(g: readonly number[]): string {
+/**
+ * The zero run RFC 5952 §4.2 writes as "::": the longest run of 2+ zero
+ * groups, the first of equals; start * 16 + length, or -1 when there is none.
+ */
+function zeroRun(g: readonly number[]): number {
   let bestStart = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
@@ -161,6 +164,14 @@ function groupsToV6(g: readonly number[]): string {
     }
     i = j;
   }
+  return bestStart === -1 ? -1 : bestStart * 16 + bestLen;
+}
+
+/** RFC 5952 text of GROUPS: lower case, no leading zeros, the longest run of 2+ zero groups (the first of equals) as "::". */
+function groupsToV6(g: readonly number[]): string {
+  const run = zeroRun(g);
+  const bestStart = run === -1 ? -1 : run >> 4;
+  const bestLen = run & 15;
   let out = '';
   for (let i = 0; i < 8; i++) {
     if (i === bestStart) {
@@ -172,6 +183,40 @@ function groupsToV6(g: readonly number[]): string {
     out += g[i]!.toString(16);
   }
   return out;
+}
+
+/**
+ * Whether s is already the RFC 5952 text groupsToV6(g) would build (s parsed
+ * into g by v6Groups): compared char by char, nothing built. Why: most IPv6
+ * text the daemon parses is canonical already (c-ares prints AAAA records
+ * that way, Postfix the client address), and building it again cost ~400
+ * bytes per parse in cons strings, toString(16) pieces and their flattening:
+ * 2.5 KB per never-seen IPv6 identity (issue 11 §2, bench/coldpath.mjs
+ * --alloc-sites). The same zero run as groupsToV6 (zeroRun).
+ */
+function isCanonicalV6(s: string, g: readonly number[]): boolean {
+  const run = zeroRun(g);
+  const bestStart = run === -1 ? -1 : run >> 4;
+  const bestLen = run & 15;
+  let pos = 0;
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      if (s.charCodeAt(pos) !== 58 || s.charCodeAt(pos + 1) !== 58) return false;
+      pos += 2;
+      i += bestLen - 1;
+      continue;
+    }
+    if (pos > 0 && s.charCodeAt(pos - 1) !== 58) {
+      if (s.charCodeAt(pos) !== 58) return false;
+      pos++;
+    }
+    const v = g[i]!;
+    for (let shift = v >= 0x1000 ? 12 : v >= 0x100 ? 8 : v >= 0x10 ? 4 : 0; shift >= 0; shift -= 4) {
+      const d = (v >> shift) & 15;
+      if (s.charCodeAt(pos++) !== (d < 10 ? 48 + d : 87 + d)) return false;
+    }
+  }
+  return pos === s.length;
 }
 
 /** RFC 5952 canonical text of a 128-bit value. */
@@ -208,7 +253,7 @@ export function parseIp(input: string): ParsedIp | null {
     // four 32-bit words: 4 BigInt conversions, 3 shifts, 3 ORs (was 8 + 8 + 8)
     const value = (BigInt(((g[0]! << 16) | g[1]!) >>> 0) << 96n) | (BigInt(((g[2]! << 16) | g[3]!) >>> 0) << 64n)
       | (BigInt(((g[4]! << 16) | g[5]!) >>> 0) << 32n) | BigInt(((g[6]! << 16) | g[7]!) >>> 0);
-    return { family: 6, value, text: groupsToV6(g) };
+    return { family: 6, value, text: isCanonicalV6(s, g) ? s : groupsToV6(g) };
   }
   return null;
 }
