@@ -8,7 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metrics } from '../src/metrics/metrics.js';
+import { Metrics, LATENCY_BUCKETS } from '../src/metrics/metrics.js';
+import { LatencyHistogram } from '../src/metrics/latency.js';
+import { Registry, Histogram, AggregatorRegistry } from 'prom-client';
 import { actionClass, stateLabel } from '../src/metrics/labels.js';
 import { startMetricsServer } from '../src/metrics/http.js';
 import { parseEndpoint } from '../src/server/endpoint.js';
@@ -125,6 +127,40 @@ t.test('Metrics: decisions, findings, protocol errors, reloads, DNS sources in t
   t.same(snap.requests.RCPT, { DUNNO: 3, '5xx': 1 });
   t.same(snap.checks.rdns_missing, { pass: 2, fail: 1 });
   t.same(snap.reloads, { ok: 1, failed: 2 });
+});
+
+// metrics/latency.ts counts the latency histogram itself; to the registry it must be
+// prom-client's own Histogram: the same text, the same JSON, the same cluster merge.
+t.test('LatencyHistogram: text, JSON and cluster aggregation equal to prom-client\'s Histogram for the same observations', async (t) => {
+  const name = 'policyd_identity_decision_duration_seconds';
+  const help = 'Time from a complete request to its answer';
+  const mine = new Registry();
+  const theirs = new Registry();
+  const ours = new LatencyHistogram(name, help, LATENCY_BUCKETS);
+  mine.registerMetric(ours as unknown as Histogram);
+  const ref = new Histogram({ name, help, buckets: LATENCY_BUCKETS, registers: [theirs] });
+  t.equal(await mine.metrics(), await theirs.metrics(), 'empty: same text');
+  // every bound exactly (le is inclusive), just above and below it, beyond the last, 0, tiny,
+  // and a stream of awkward fractions (the sum is added in the same order)
+  const values: number[] = [0, 1e-9, 99.5];
+  for (const b of LATENCY_BUCKETS) values.push(b, b * (1 - 1e-12), b * (1 + 1e-12));
+  for (let i = 0; i < 5000; i++) values.push(((i * 7919) % 100_003) / 3e6);
+  for (const v of values) {
+    ours.observe(v);
+    ref.observe(v);
+  }
+  t.equal(await mine.metrics(), await theirs.metrics(), 'same text exposition');
+  t.same(await mine.getMetricsAsJSON(), await theirs.getMetricsAsJSON(), 'same JSON');
+  t.equal(JSON.stringify(await mine.getMetricsAsJSON()), JSON.stringify(await theirs.getMetricsAsJSON()), 'same JSON, key order too');
+  // the cluster primary merges workers' JSON
+  const two = async (r: Registry) => AggregatorRegistry.aggregate([await r.getMetricsAsJSON(), await r.getMetricsAsJSON()]).metrics();
+  t.equal(await two(mine), await two(theirs), 'same merged exposition of two workers');
+  t.match(await mine.metrics(), new RegExp(`${name}_count ${values.length}\\n`));
+  ours.observe(Number.NaN);
+  t.match(await mine.metrics(), new RegExp(`${name}_count ${values.length}\\n`), 'a non-finite value is not counted');
+  mine.resetMetrics();
+  theirs.resetMetrics();
+  t.match(await mine.metrics(), new RegExp(`${name}_count 0\\n`), 'reset');
 });
 
 t.test('every metric named in docs/ops.md and etc/grafana-dashboard.json exists', async (t) => {
