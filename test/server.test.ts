@@ -20,6 +20,7 @@ import { startDnsServer } from './helpers/dns-server.js';
 import { createRuntime } from '../src/runtime.js';
 import { attachSocket, readInto, type SessionEntry } from '../src/server/listeners.js';
 import { serverContext, type Counters } from '../src/server/daemon.js';
+import { Session } from '../src/server/session.js';
 
 const CLI = join(process.cwd(), 'build', 'src', 'cli.js');
 
@@ -210,6 +211,29 @@ t.test('peer allowlist and connection cap', async (t) => {
   t.ok(lines.some((l) => l.code === 'PI_SERVER_TOO_MANY_CONNECTIONS'));
   t.match(await busy.next(), /^(action=)?WARN seen x$/, 'the busy connection is answered');
   busy.close();
+});
+
+t.test('the decision lines follow the logger\'s level, also when it changes at run time', async (t) => {
+  const { log, lines } = memoryLogger('warn');
+  const counters: Counters = { connections: 0, requests: 0, protocolErrors: 0, actions: Object.create(null) };
+  const ctx = serverContext(config('listen: [inet:127.0.0.1:0]'), echoDecider(), log, counters, {});
+  const out: string[] = [];
+  const session = new Session(() => ctx, { write: (s) => out.push(s), end() {} }, 'test');
+  const ask = (r: string) => session.receive(block({ protocol_state: 'RCPT', recipient: r }));
+  const count = (msg: string) => lines.filter((l) => l.msg === msg).length;
+  ask('a');
+  t.same([count('decision'), count('decision checks')], [0, 0], 'warn: no decision line');
+  log.level = 'info';
+  ask('b');
+  t.same([count('decision'), count('decision checks')], [1, 0], 'info: the decision line');
+  log.level = 'debug';
+  ask('c');
+  t.same([count('decision'), count('decision checks')], [2, 1], 'debug: and the checks line');
+  log.level = 'error';
+  ask('d');
+  t.same([count('decision'), count('decision checks')], [2, 1], 'error: none');
+  t.equal(out.length, 4, 'every request answered');
+  t.same(counters.actions, { WARN: 4 });
 });
 
 t.test('idle timeout closes an idle connection', async (t) => {

@@ -76,6 +76,15 @@ function counterKey(a: PolicyAction): string {
  */
 export function serverContext(cfg: Config, decider: Decider, lg: Logger, counters: Counters, hooks: DaemonHooks): ServerContext {
   const raw = lineWriter(lg);
+  // The info and debug thresholds looked up once; per request only the logger's
+  // current level (levelVal: a level changed at run time still applies), compared
+  // as pino's default ascending order does. Why not lg.isLevelEnabled('info') and
+  // ('debug') per request: each is a keyed lookup of the level's name and two
+  // symbol-keyed loads on the logger, seen in perf of the daemon at 64
+  // connections as KeyedLoadIC_Megamorphic under onDecision (41-66 of ~6,500-7,600
+  // samples, 0.6-0.9 %; issue 11 §4).
+  const INFO = lg.levels.values.info!;
+  const DEBUG = lg.levels.values.debug!;
   return {
     decider,
     parserLimits: {
@@ -89,12 +98,13 @@ export function serverContext(cfg: Config, decider: Decider, lg: Logger, counter
       counters.requests++;
       const verb = counterKey(sent);
       counters.actions[verb] = (counters.actions[verb] ?? 0) + 1;
-      if (lg.isLevelEnabled('info')) {
+      const level = lg.levelVal;
+      if (INFO >= level) {
         const action = line.slice(7, line.length - 2);
         // Hand-built line, byte-equal to pino's (decision-line.ts says why)
         if (raw !== null) raw.write(decisionLine(req, d, action, micros, Date.now(), raw.escape));
         else lg.info(decisionFields(req, d, action, micros), 'decision');
-        if (lg.isLevelEnabled('debug')) {
+        if (DEBUG >= level) {
           lg.debug({ instance: req.instance, peer: conn.peer, checks: summaryOf(d), why: d.findings.map((f) => `${f.check}=${f.result}: ${f.reason}`) }, 'decision checks');
         }
       }
