@@ -172,6 +172,30 @@ t.test('a zone cannot fill the whole queue', async (t) => {
   await Promise.all(slow);
 });
 
+t.test('a query whose hard timer ends before the request deadline is not raced; a queued one is', async (t) => {
+  const h = await hostile(t, { slowMs: 3000 });
+  // hard timer 300 ms (timeout x tries), deadline 5 s: the query settles in time by itself
+  const r = resolver(t, dnsCfg(h.server, { timeout: 300, tries: 1, max_inflight: 1 }));
+  const v = r.scoped(Date.now() + 5000);
+  const t0 = Date.now();
+  const slow = v.a(`z.${ATTACK.slowZone}`);
+  t.notOk(v.armed, 'no deadline timer for a query on the wire');
+  t.equal(v.pending, 0, 'and no waiter');
+  // max_inflight 1: this one waits in the queue, where it may wait up to dns.deadline
+  const queued = v.a(ATTACK.honestHost);
+  t.ok(v.armed, 'a queued query races the deadline');
+  t.equal(v.pending, 1);
+  t.equal((await slow).reason, 'TIMEOUT', 'the hard timer ends the silent query');
+  t.ok(Date.now() - t0 < 2000, `by the hard timer, not the deadline (${Date.now() - t0} ms)`);
+  t.equal((await queued).status, 'ok');
+  t.notOk(v.armed, 'released once answered');
+  // a deadline closer than the hard timer: raced, DEADLINE
+  const w = r.scoped(Date.now() + 100);
+  const near = w.a(`y.${ATTACK.slowZone}`);
+  t.ok(w.armed, 'a deadline before the hard timer: raced');
+  t.equal((await near).reason, 'DEADLINE');
+});
+
 t.test('a request\'s DNS view holds nothing once its lookups have answered or its deadline passed', async (t) => {
   const h = await hostile(t, { slowMs: 3000 });
   const r = resolver(t, dnsCfg(h.server));

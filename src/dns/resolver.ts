@@ -28,7 +28,9 @@
  *   before anything else, as BADNAME: no cache key, no zone walk, no query.
  *   A scoped view races step 2/3 against the request deadline: when it passes,
  *   the caller gets tempfail DEADLINE while the shared query keeps running and
- *   still fills the cache for the next request.
+ *   still fills the cache for the next request. A query already on the wire
+ *   whose hard timer (below) ends before the deadline needs no race: it
+ *   settles in time by itself, and the request gets its promise directly.
  *
  * Bounded per answer: at most MAX_RECORDS (32) distinct records of any answer
  * are kept (A/AAAA in the server's order, MX by preference with a null MX
@@ -185,6 +187,12 @@ interface Zone {
 }
 
 const TTL_OPT = { ttl: true } as const;
+/**
+ * How much earlier than a request's deadline a query's hard timer must end
+ * for the request to skip the deadline race (lookup()): room for the
+ * timer's own lateness and the one event-loop turn its TIMEOUT waits.
+ */
+const RACE_MARGIN_MS = 250;
 const MAX_TIMER = 2 ** 31 - 1;
 
 /** Settled promises for the local tempfail outcomes: created once, returned as often as needed. */
@@ -414,7 +422,19 @@ export class CachingResolver implements DnsLookup {
     }
     if (scope === null) return q.promise;
     scope.misses++;
-    return q.settled ? q.promise : scope.race(q.promise);
+    if (q.settled) return q.promise;
+    // On the wire, with its hard timer (dns.timeout x dns.tries from its send)
+    // ending at least RACE_MARGIN_MS before this request's deadline: the query
+    // itself settles in time (TIMEOUT at the latest), so the request gets its
+    // promise as it is, without a deadline race. Why: the race was a promise,
+    // a waiter, its callback and a promise reaction per lookup, and a timer per
+    // request, for an outcome the hard timer already guarantees; with the
+    // defaults (2 s of tries, 5 s deadline) every lookup sent in a request's
+    // first ~3 s, i.e. nearly all of them (issue 11 §2: bench/coldpath.mjs,
+    // docs/bench.md 'Cold path, third pass'). A query still queued (it may
+    // wait up to dns.deadline for a slot) or sent too late races as before.
+    if (q.timer !== undefined && q.sentAt + this.hardTimeoutMs + RACE_MARGIN_MS <= scope.deadlineAt) return q.promise;
+    return scope.race(q.promise);
   }
 
   private start(type: QType, key: string): Query {
@@ -736,8 +756,12 @@ function noop(): void {}
 
 /**
  * The request-scoped view the checks get (CheckContext.dns). Lookups answered
- * from the cache return at once even after the deadline; anything else races
- * the deadline and settles tempfail DEADLINE when it passes.
+ * from the cache return at once even after the deadline; a query on the wire
+ * whose hard timer ends before the deadline is returned as it is (it settles
+ * in time by itself: CachingResolver.lookup); anything else races the
+ * deadline and settles tempfail DEADLINE when it passes. `done()` settles
+ * only lookups that race; the others end by their hard timer, still before
+ * the deadline.
  *
  * Releases itself (issue 11): one unref'd timer per view, armed by the first
  * lookup that has to wait and cleared as soon as no lookup of the view is
