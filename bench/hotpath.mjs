@@ -8,7 +8,7 @@
 // every request is answered synchronously from the identity cache, so the
 // measured loop is exactly the daemon's per-request JavaScript and GC.
 //
-//   node [--max-semi-space-size=4] [--cpu-prof] bench/hotpath.mjs [--n 50000] [--reps 5] [--cli PATH/dist/cli.js] [--alloc]
+//   node [--max-semi-space-size=4] [--cpu-prof] bench/hotpath.mjs [--n 50000] [--reps 5] [--cli PATH/dist/cli.js] [--alloc] [--log-level warn]
 //
 // Prints CPU µs per request (process.cpuUsage, user + system) per rep, min
 // and median. --cli points at another build's dist/cli.js (A/B of a patch:
@@ -16,6 +16,8 @@
 // socket figures (run.mjs warm, stdio) add the kernel's and the peer's share.
 // --alloc adds one pass under the sampling heap profiler: bytes allocated per
 // request (garbage included) and the functions that allocate them.
+// --log-level warn: no decision line (what the line and its writes cost: the
+// difference to the default info).
 //
 // What can go wrong: a request not answered synchronously after the cold pass
 // (an identity-cache miss: the TTL expired during a long rep) is awaited and
@@ -32,7 +34,8 @@ const N = Number(value('--n', '50000'));
 const REPS = Number(value('--reps', '5'));
 const CLI = path.resolve(value('--cli', path.join(ROOT, 'dist', 'cli.js')));
 const ALLOC = argv.includes('--alloc');
-const { ctx, counters, Session, close } = await startInProcess({ cli: CLI, name: 'hotpath', dnsDelay: '' });
+const LOG_LEVEL = value('--log-level', 'info');
+const { ctx, counters, Session, close } = await startInProcess({ cli: CLI, name: 'hotpath', dnsDelay: '', logLevel: LOG_LEVEL });
 try {
   let answered = 0;
   let wake = null;
@@ -95,7 +98,7 @@ try {
     alloc = { bytes_per_request: Math.round(total / N), top: [...by].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${Math.round(v / N)} ${k}`) };
     process.stderr.write(`hotpath alloc: ${alloc.bytes_per_request} bytes/request\n${alloc.top.map((l) => `  ${l}`).join('\n')}\n`);
   }
-  process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), n: N, reps: REPS, node_args: process.execArgv, min_us: +sorted[0].toFixed(2), median_us: +sorted[Math.floor(sorted.length / 2)].toFixed(2), runs_us: results.map((x) => +x.toFixed(2)), decisions: counters.requests, ...(alloc ? { alloc_bytes_per_request: alloc.bytes_per_request } : {}) })}\n`);
+  process.stdout.write(`${JSON.stringify({ cli: path.relative(ROOT, CLI), n: N, reps: REPS, node_args: process.execArgv, log_level: LOG_LEVEL, min_us: +sorted[0].toFixed(2), median_us: +sorted[Math.floor(sorted.length / 2)].toFixed(2), runs_us: results.map((x) => +x.toFixed(2)), decisions: counters.requests, ...(alloc ? { alloc_bytes_per_request: alloc.bytes_per_request } : {}) })}\n`);
 } finally {
   await close();
 }

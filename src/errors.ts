@@ -52,6 +52,7 @@ export const ErrorCodes = {
   PI_CONFIG_SECRET_READABLE: { text: 'a file holding a secret (the config with a Redis password, limits.redis.password_file, the TLS key) is readable by every local user', level: 'warn', effect: 'the daemon serves on; chmod 640 the file or use a systemd credential' },
   PI_CONFIG_RELOAD_FAILED: { text: 'SIGHUP: the new config was refused', level: 'error', effect: 'the old config keeps serving' },
   // --- log -------------------------------------------------------------------
+  PI_LOG_LINES_DROPPED: { text: 'log lines were lost: the log destination failed (disk full, reader gone) or did not take them in time', level: 'warn', effect: 'requests are answered as before; the count of lost lines is logged once lines are written again' },
   PI_LOG_REOPEN_FAILED: { text: 'SIGUSR2: the log file could not be reopened (permission, missing directory)', level: 'error', effect: 'logging goes on into the file open before (the rotated one)' },
   // --- DNS -------------------------------------------------------------------
   PI_DNS_TEMPFAIL: { text: 'a DNS lookup failed temporarily (SERVFAIL, REFUSED, timeout, bad reply, no server)', level: 'warn', effect: 'the checks that needed it report tempfail; on_tempfail decides (never 5xx)' },

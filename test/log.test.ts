@@ -3,12 +3,14 @@
 // format (logfmt) is one parse-able line per event whatever a client sends,
 // and a log file is reopened on SIGUSR2 after logrotate moved it.
 import t from 'tap';
-import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, openSync, closeSync, readSync, constants as fsConstants } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logfmtValue, jsonLineToText } from '../src/log/text.js';
-import { createLogger, lineWriter } from '../src/log/logger.js';
-import { decisionFields, decisionLine } from '../src/server/decision-line.js';
+import { createLogger, lineWriter, droppedLines, flushNow } from '../src/log/logger.js';
+import { decisionFields, decisionLine, encodeDecisionLine, writeDecisionLine } from '../src/server/decision-line.js';
+import { LogSink, MAX_PENDING } from '../src/log/sink.js';
 import { toPolicyRequest, type PolicyRequest } from '../src/protocol/request.js';
 import type { Decision } from '../src/engine/types.js';
 import type { Finding } from '../src/checks/types.js';
@@ -176,7 +178,165 @@ t.test('decision line: the hand-built line is byte-equal to what pino writes for
   }
 });
 
+t.test('decision line into the Buffer (log/sink.ts): byte-equal to the string line, hostile and invalid-UTF-8 values included', async (t) => {
+  const dir = tempDir(t);
+  // seeded, bounded: 3,000 decisions. Half the values are plain (printable ASCII, the
+  // encoder's fast path), the rest carry one hostile character, a lone surrogate or
+  // U+FFFD (what the parser makes of invalid UTF-8), or sit at the 256/2048 cuts.
+  let seed = 0xb0f;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return (seed >>> 12) % n; // the high bits: an LCG's low bits repeat with a short period
+  };
+  const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(0x20 + i)).filter((c) => c !== '"' && c !== '\\');
+  const hostile = ['"', '\\', '\n', '\0', '\x1f', '\x7f', '\x80', '\x9f', '\xa0', '\xff', '\u061c', '\u200e', '\u2028', '\u202e', '\u2066', 'é', '😀', '\ud800', '\udfff', '\ufffd', Buffer.from([0xc3, 0x28, 0xff]).toString('utf8')];
+  const lengths = [0, 1, 9, 40, 255, 256, 257, 2047, 2048, 2049];
+  const value = (plain: boolean) => {
+    // a plain decision's values stay within the 256 cut (its long ones are tested at the cuts below)
+    const len = rnd(plain ? 40 : 4) === 0 ? lengths[rnd(plain ? 6 : lengths.length)]! : rnd(40);
+    let v = '';
+    while (v.length < len) v += printable[rnd(printable.length)];
+    if (!plain && rnd(3) !== 0) {
+      const at = rnd(v.length + 1);
+      v = v.slice(0, at) + hostile[rnd(hostile.length)] + v.slice(at);
+    }
+    return v;
+  };
+  const file = join(dir, 'buf.log');
+  const sink = new LogSink({ dest: file, batchBytes: 4096 });
+  const writer = { write: (l: string) => sink.line(l), escape: true, sink };
+  const expected: Buffer[] = [];
+  let fast = 0;
+  const probe = new LogSink({ dest: join(dir, 'probe.log'), batchBytes: 1 << 20 });
+  for (let i = 0; i < 3000; i++) {
+    const plain = rnd(2) === 0;
+    const v = () => value(plain || rnd(8) !== 0);
+    const req = toPolicyRequest({
+      request: 'smtpd_access_policy', protocol_state: ['RCPT', 'DATA', 'END-OF-MESSAGE', v()][rnd(4)]!, instance: v(), client_address: v(), client_name: v(),
+      helo_name: v(), sender: v(), recipient: v(),
+    });
+    const f = (r: 'fail' | 'tempfail' | 'pass' | 'skip'): Finding => ({ check: v() || 'c', result: r, reason: v() });
+    // many failed findings: the found list around its 2048 cut
+    const findings = rnd(2) === 0 ? [] : rnd(plain ? 20 : 2) !== 0 ? [f('pass'), f('fail'), f('skip'), f('tempfail')] : Array.from({ length: 1 + rnd(300) }, () => f(rnd(2) ? 'fail' : 'pass'));
+    const d: Decision = {
+      action: { verb: 'DUNNO' },
+      fired: rnd(2) === 0 ? [] : rnd(2) === 0 ? [v()] : [v(), v(), v()],
+      findings,
+      ...(rnd(2) === 0 ? { note: v() } : {}),
+      ...(rnd(3) === 0 ? { wouldBe: { verb: 'REPLY' as const, code: '550 5.7.1', text: v() } } : {}),
+      ...(rnd(2) === 0 ? { score: [0, 1.5, -2, 7, 10, 1e21, 2 ** 53, NaN, -Infinity, -0, 0.1 + 0.2][rnd(11)]! } : {}),
+    };
+    const action = rnd(2) === 0 ? 'DUNNO' : v();
+    const micros = [0, 12.4, 12.5, 1e6 + 0.7, 9.5e15, 999_999_999.5, 1e9][rnd(7)]!;
+    const time = [0, 1765000000000 + i, 1_000_000_000 + i, 1_000_000_000_000, 9007199254740991, 9007199254740992, -0][rnd(7)]!;
+    writeDecisionLine(writer, req, d, action, micros, time);
+    expected.push(Buffer.from(decisionLine(req, d, action, micros, time, true), 'utf8'));
+    probe.begin();
+    if (encodeDecisionLine(probe, req, d, action, micros, time)) fast++;
+    probe.abort();
+  }
+  sink.write();
+  const got = readFileSync(file);
+  const want = Buffer.concat(expected);
+  t.equal(got.length, want.length, 'as many bytes');
+  let firstDiff = -1;
+  for (let i = 0; i < want.length && firstDiff < 0; i++) if (got[i] !== want[i]) firstDiff = i;
+  t.equal(firstDiff, -1, firstDiff < 0 ? '3,000 decisions, the same bytes' : `first difference at byte ${firstDiff}: ${got.subarray(Math.max(0, firstDiff - 80), firstDiff + 40).toString()}`);
+  t.ok(fast > 1000 && fast < 2500, `both paths taken: ${fast} of 3,000 lines by the Buffer encoder`);
+  t.equal(sink.dropped, 0, 'nothing dropped');
+});
+
+t.test('log sink: a full non-blocking pipe holds at most MAX_PENDING bytes, drops and counts the rest, reports once it drains; never throws', async (t) => {
+  const dir = tempDir(t);
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const rd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  t.teardown(() => closeSync(rd));
+  const wr = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+  t.teardown(() => closeSync(wr));
+  const sink = new LogSink({ dest: wr, batchBytes: 4096 });
+  const reports: Array<[number, string]> = [];
+  sink.onDropped = (n, why) => reports.push([n, why]);
+  const line = (i: number) => `{"n":${String(i).padStart(8, '0')},"pad":"${'x'.repeat(80)}"}\n`;
+  const N = 20_000; // 2 MB: the pipe (64 KiB) and MAX_PENDING (256 KiB) overflow
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) sink.line(line(i));
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  t.ok(sink.dropped > 0, `lines dropped while the reader sleeps: ${sink.dropped}`);
+  t.ok(ms < 2000, `no sleeping on EAGAIN: ${N} lines in ${ms.toFixed(0)} ms`);
+  t.equal(reports.length, 0, 'no report while nothing can be written');
+  // the reader wakes: drain the pipe, let the sink write what it holds
+  const got: Buffer[] = [];
+  const buf = Buffer.alloc(1 << 16);
+  const drain = () => {
+    for (;;) {
+      let n = 0;
+      try {
+        n = readSync(rd, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return;
+        throw e;
+      }
+      if (n === 0) return;
+      got.push(Buffer.from(buf.subarray(0, n)));
+    }
+  };
+  for (let i = 0; i < 20; i++) {
+    drain();
+    sink.write();
+  }
+  drain();
+  const lines = Buffer.concat(got).toString('utf8').split('\n').filter((l) => l !== '');
+  t.equal(lines.filter((l) => !/^\{"n":\d{8},"pad":"x{80}"\}$/.test(l)).length, 0, 'only whole lines reach the reader');
+  t.equal(lines.length + sink.dropped, N, `every line written or counted: ${lines.length} + ${sink.dropped}`);
+  t.ok(lines.length * line(0).length >= MAX_PENDING, 'at least MAX_PENDING bytes were held for the reader');
+  t.same(reports.length, 1, 'one report once lines go through again');
+  t.equal(reports[0]?.[0], sink.dropped, 'with the count');
+  const nums = lines.map((l) => Number(/\d{8}/.exec(l)![0]));
+  t.ok(nums.every((n, i) => i === 0 || n > nums[i - 1]!), 'in order');
+});
+
+t.test('log destination that fails (a full disk: /dev/full): lines dropped and counted, the logging call never throws', async (t) => {
+  const log = createLogger({ level: 'info', destination: '/dev/full' });
+  t.doesNotThrow(() => {
+    for (let i = 0; i < 1000; i++) log.info({ i, pad: 'x'.repeat(100) }, 'line');
+    log.warn('written at once');
+    flushNow(log);
+  }, 'ENOSPC is not thrown into the caller');
+  t.ok(droppedLines(log) >= 1001, `every line counted as dropped: ${droppedLines(log)}`);
+});
+
 // ---- the real daemon ----------------------------------------------------------------
+
+t.test('a daemon whose log destination fails (a full disk: /dev/full) keeps answering', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const sock = join(dir, 'p.sock');
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: ["unix:${sock}"]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: /dev/full\n`);
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  for (let i = 0; i < 100 && !existsSync(sock) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(existsSync(sock), `listening (stderr: ${stderr})`);
+  const c = await PolicyClient.connect({ path: sock });
+  t.teardown(() => c.close());
+  // 300 decision lines: ~25 batches of 12 KiB, each write failing with ENOSPC (before: thrown
+  // from the decision's log call, which ended the daemon at the first full batch)
+  let answered = 0;
+  for (let i = 0; i < 300; i++) if ((await c.ask(rcpt({ ...ACCEPTED, instance: `FULL.${i}` }))) === 'DUNNO') answered++;
+  t.equal(answered, 300, 'every request answered DUNNO');
+  t.equal(child.exitCode, null, 'the daemon is still running');
+  t.equal(child.signalCode, null);
+});
 
 t.test('info decision line: under 300 bytes accepted, what fired when refused; every check at debug', async (t) => {
   const dns = await dnsServer();

@@ -21,9 +21,10 @@ import { LAB_IDENTITY_YAML } from './lab-networks.mjs';
 
 /**
  * `cli`: a build's dist/cli.js; `name`: for the temp directory and the
- * config's file name; `yaml`: more top-level config lines (e.g. identity_cache).
+ * config's file name; `yaml`: more top-level config lines (e.g. identity_cache);
+ * `logLevel`: the log level (default info, production's: one line per decision).
  */
-export async function startInProcess({ cli, name, dnsDelay = '', yaml: extraYaml = '' }) {
+export async function startInProcess({ cli, name, dnsDelay = '', yaml: extraYaml = '', logLevel = 'info' }) {
   const dist = path.dirname(cli);
   const imp = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
   const { loadConfigText } = await imp('config/load.js');
@@ -41,7 +42,7 @@ export async function startInProcess({ cli, name, dnsDelay = '', yaml: extraYaml
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const yaml = ['log:', '  level: info', `  destination: ${path.join(dir, 'decisions.log')}`, LAB_IDENTITY_YAML, extraYaml].join('\n');
+    const yaml = ['log:', `  level: ${logLevel}`, `  destination: ${path.join(dir, 'decisions.log')}`, LAB_IDENTITY_YAML, extraYaml].join('\n');
     const r = loadConfigText(yaml, `${name}.yaml`, { dns: [dns.server] });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     const config = r.config;

@@ -26,7 +26,7 @@ import { summaryOf, type Decider, type Decision, type ConnState } from '../engin
 import type { PolicyRequest } from '../protocol/request.js';
 import type { PolicyAction } from '../protocol/action.js';
 import { lineWriter, type Logger } from '../log/logger.js';
-import { decisionFields, decisionLine } from './decision-line.js';
+import { decisionFields, writeDecisionLine } from './decision-line.js';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 
 export interface DaemonHooks {
@@ -102,7 +102,7 @@ export function serverContext(cfg: Config, decider: Decider, lg: Logger, counter
       if (INFO >= level) {
         const action = line.slice(7, line.length - 2);
         // Hand-built line, byte-equal to pino's (decision-line.ts says why)
-        if (raw !== null) raw.write(decisionLine(req, d, action, micros, Date.now(), raw.escape));
+        if (raw !== null) writeDecisionLine(raw, req, d, action, micros, Date.now());
         else lg.info(decisionFields(req, d, action, micros), 'decision');
         if (DEBUG >= level) {
           lg.debug({ instance: req.instance, peer: conn.peer, checks: summaryOf(d), why: d.findings.map((f) => `${f.check}=${f.result}: ${f.reason}`) }, 'decision checks');
