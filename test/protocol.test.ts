@@ -138,6 +138,13 @@ t.test('typed request', async (t) => {
   t.equal(login.sasl_method, 'XCLIENT');
   const odd = toPolicyRequest(attrsFromBlock('request=smtpd_access_policy\nprotocol_state=rcpt\nsize=notanumber\ntls_sni=mx.example\n'));
   t.equal(odd.protocol_state, 'RCPT', 'state upper-cased');
+  // every documented state, as Postfix sends it, in other cases, and what is not one
+  const stateOf = (v: string | null) => toPolicyRequest(attrsFromBlock(`request=smtpd_access_policy\n${v === null ? '' : `protocol_state=${v}\n`}`)).protocol_state;
+  for (const st of PROTOCOL_STATES) {
+    t.equal(stateOf(st), st);
+    t.equal(stateOf(st.toLowerCase()), st);
+  }
+  t.same([stateOf('Rcpt'), stateOf('end-of-Message'), stateOf('bogus'), stateOf(''), stateOf(null), stateOf('RCPT ')], ['RCPT', 'END-OF-MESSAGE', 'BOGUS', '', '', 'RCPT ']);
   t.equal(odd.size, 0);
   t.equal(odd.tls_sni, 'mx.example');
 });
