@@ -168,6 +168,34 @@ t.test('action encoder never produces something Postfix reads as OK', async (t) 
   t.equal(encodeAction({ verb: 'BOGUS' as never, text: 'x' }, { onUnsafe }), 'action=DUNNO\n\n');
   t.equal(unsafe.length, 5, 'every unsafe action reported');
   t.equal(sanitizeText('a'.repeat(1000)).length, 400);
+  // its fast path (tidy text returned as is) against the whole transformation, on
+  // hostile and random text: control chars, high bytes, runs of spaces, spaces at the
+  // ends, tabs, NBSP, U+2028, lengths around MAX_TEXT
+  const slow = (text: string) => {
+    let r = text.replace(/[^\x20-\x7e]/g, ' ').replace(/ {2,}/g, ' ').trim();
+    if (r.length > 400) r = r.slice(0, 400).trimEnd();
+    return r;
+  };
+  const alphabet = ['a', 'Z', '0', ' ', ' ', '  ', '\t', '\r', '\n', '\0', '\x7f', '\x80', '\u00a0', '\u2028', '\ufeff', 'é', '~', '<', '"'];
+  let seed = 11;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  let tidy = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const len = i % 50 === 0 ? 395 + rnd(10) : rnd(30);
+    let x = '';
+    for (let k = 0; k < len; k++) x += i % 3 === 0 ? alphabet[rnd(3)] : alphabet[rnd(alphabet.length)];
+    if (sanitizeText(x) !== slow(x)) {
+      t.fail(`sanitizeText(${JSON.stringify(x)}) = ${JSON.stringify(sanitizeText(x))}, expected ${JSON.stringify(slow(x))}`);
+      break;
+    }
+    if (slow(x) === x) tidy++;
+  }
+  t.ok(tidy > 1000, `the fast path's case was among them (${tidy} tidy texts)`);
+  t.equal(sanitizeText(' lead'), 'lead');
+  t.equal(sanitizeText('trail '), 'trail');
+  t.equal(sanitizeText('a  b'), 'a b');
+  t.equal(sanitizeText('a'.repeat(400)), 'a'.repeat(400));
+  t.equal(sanitizeText('a'.repeat(399) + ' b'), 'a'.repeat(399));
   t.equal(normalizeReplyCode('421 4.7.0'), '421 4.7.0');
   t.equal(normalizeReplyCode('521'), '521');
   t.equal(normalizeReplyCode('600'), null);
