@@ -235,6 +235,28 @@ t.test('hard per-query timer: timeout x tries, not the c-ares escalation', async
   t.equal(r.stats.timeouts, 1);
 });
 
+t.test('a node:dns call that throws (a name that is no string) is a tempfail answer, never a throw, and frees its slot', async (t) => {
+  const s = await startDnsServer({ zone: {} });
+  t.teardown(() => s.stop());
+  const r = new CachingResolver(cfg(s.server));
+  t.teardown(() => r.close());
+  const p = r.a(42 as never);
+  t.equal(r.inflight, 1, 'the query holds its slot until its answer is delivered');
+  const a = await p;
+  t.equal(a.status, 'tempfail');
+  t.equal(a.reason, 'ERR_INVALID_ARG_TYPE', 'node:dns\'s own error code');
+  t.equal(r.inflight, 0, 'slot released');
+  const fake = {
+    resolve4: () => { throw new TypeError('broken'); },
+    cancel: () => {},
+    getServers: () => ['fake'],
+  } as unknown as InstanceType<typeof dnsPromises.Resolver>;
+  const f = new CachingResolver(cfg('127.0.0.1:1'), { resolver: fake });
+  t.teardown(() => f.close());
+  t.same(await f.a('x.example'), { status: 'tempfail', records: [], reason: 'ERROR' }, 'a fake that throws: tempfail ERROR');
+  t.equal(f.inflight, 0);
+});
+
 t.test('a late answer after the hard timer still fills the cache (fake node:dns Resolver)', async (t) => {
   let release!: (v: unknown) => void;
   const fake = {

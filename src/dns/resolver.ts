@@ -78,7 +78,7 @@
  * setServers (the config schema already checked the syntax). Nothing else
  * throws; close() settles everything pending as tempfail (CANCELLED/CLOSED).
  */
-import { promises as dnsPromises } from 'node:dns';
+import { Resolver as CallbackResolver, promises as dnsPromises } from 'node:dns';
 import type { Config } from '../config/types.js';
 import type { DnsAnswer, DnsLookup, MxRecord } from './types.js';
 import { TtlLru } from './cache.js';
@@ -155,7 +155,7 @@ export interface DnsStats {
 export interface ResolverOptions {
   /** longest FIFO of queries waiting for a slot (default 20 × max_inflight, at least 100) */
   maxQueue?: number;
-  /** for tests: a prepared node:dns Resolver (servers already set) */
+  /** for tests: a prepared node:dns promises Resolver (servers already set), called through callbackShape() */
   resolver?: InstanceType<typeof dnsPromises.Resolver>;
 }
 
@@ -194,6 +194,41 @@ const TTL_OPT = { ttl: true } as const;
  */
 const RACE_MARGIN_MS = 250;
 const MAX_TIMER = 2 ** 31 - 1;
+
+/** What a node:dns callback-API query calls back with. */
+type WireCallback = (err: Error | null, records?: unknown) => void;
+
+/** The node:dns Resolver methods the resolver uses, callback API (node:dns Resolver). */
+interface WireResolver {
+  resolve4(name: string, opts: typeof TTL_OPT, cb: WireCallback): void;
+  resolve6(name: string, opts: typeof TTL_OPT, cb: WireCallback): void;
+  resolveMx(name: string, cb: WireCallback): void;
+  resolveTxt(name: string, cb: WireCallback): void;
+  resolvePtr(name: string, cb: WireCallback): void;
+  getServers(): string[];
+  cancel(): void;
+}
+
+/**
+ * A prepared node:dns promises Resolver (ResolverOptions.resolver: tests'
+ * fakes) in the callback shape wire() calls. Each method is looked up when
+ * called, so a fake may implement only what its test asks; a method that
+ * throws still throws into wire(), as node:dns's own do.
+ */
+function callbackShape(p: InstanceType<typeof dnsPromises.Resolver>): WireResolver {
+  const call = (f: Promise<unknown>, cb: WireCallback): void => {
+    f.then((r) => cb(null, r), (e: unknown) => cb(e as Error));
+  };
+  return {
+    resolve4: (n, o, cb) => call(p.resolve4(n, o), cb),
+    resolve6: (n, o, cb) => call(p.resolve6(n, o), cb),
+    resolveMx: (n, cb) => call(p.resolveMx(n), cb),
+    resolveTxt: (n, cb) => call(p.resolveTxt(n), cb),
+    resolvePtr: (n, cb) => call(p.resolvePtr(n), cb),
+    getServers: () => p.getServers(),
+    cancel: () => p.cancel(),
+  };
+}
 
 /** Settled promises for the local tempfail outcomes: created once, returned as often as needed. */
 const DEADLINE_P: Promise<EmptyAnswer> = Promise.resolve(DEADLINE);
@@ -255,7 +290,7 @@ export class CachingResolver implements DnsLookup {
     truncatedAnswers: 0, zoneWaits: 0, badNames: 0, resent: 0,
   };
 
-  private readonly res: InstanceType<typeof dnsPromises.Resolver>;
+  private readonly res: WireResolver;
   private readonly cache: TtlLru<Promise<AnyAnswer>>;
   /** queries in flight or queued, per type: key -> query (for coalescing) */
   private readonly pending: Array<Map<string, Query>> = [new Map(), new Map(), new Map(), new Map(), new Map()];
@@ -301,10 +336,11 @@ export class CachingResolver implements DnsLookup {
       this.sweeper.unref();
     }
     if (opts.resolver) {
-      this.res = opts.resolver;
+      this.res = callbackShape(opts.resolver);
     } else {
-      this.res = new dnsPromises.Resolver({ timeout: cfg.timeout, tries: cfg.tries });
-      if (cfg.servers.length > 0) this.res.setServers(cfg.servers);
+      const res = new CallbackResolver({ timeout: cfg.timeout, tries: cfg.tries });
+      if (cfg.servers.length > 0) res.setServers(cfg.servers);
+      this.res = res as unknown as WireResolver;
     }
   }
 
@@ -519,53 +555,63 @@ export class CachingResolver implements DnsLookup {
     this.wire(q);
   }
 
-  /** One c-ares call for q (its first, or a re-send within the hard timer: see the ETIMEOUT branch). */
+  /**
+   * One c-ares call for q (its first, or a re-send within the hard timer: see
+   * wired()). node:dns's callback API, not its promises: per query that saves
+   * the promise node:dns makes (its executor and resolve/reject functions), the
+   * promise `.then` derived from it with our two handlers, and a microtask;
+   * one callback per call instead (issue 11 §2, docs/bench.md 'Cold path,
+   * third pass').
+   */
   private wire(q: Query): void {
     this.stats.queries++;
-    let p: Promise<unknown>;
+    const done: WireCallback = (err, records) => this.wired(q, err, records);
     try {
       switch (q.type) {
-        case T_A: p = this.res.resolve4(q.qname, TTL_OPT); break;
-        case T_AAAA: p = this.res.resolve6(q.qname, TTL_OPT); break;
-        case T_MX: p = this.res.resolveMx(q.qname); break;
-        case T_TXT: p = this.res.resolveTxt(q.qname); break;
-        default: p = this.res.resolvePtr(q.qname); break;
+        case T_A: this.res.resolve4(q.qname, TTL_OPT, done); break;
+        case T_AAAA: this.res.resolve6(q.qname, TTL_OPT, done); break;
+        case T_MX: this.res.resolveMx(q.qname, done); break;
+        case T_TXT: this.res.resolveTxt(q.qname, done); break;
+        default: this.res.resolvePtr(q.qname, done); break;
       }
     } catch (err) {
-      p = Promise.reject(err); // e.g. a TypeError for a non-string name: still an answer, never a throw
+      // e.g. a TypeError for a non-string name: still an answer, never a throw,
+      // and never before the caller has the query (as a rejected promise was)
+      queueMicrotask(() => done(err as Error, undefined));
     }
-    p.then(
-      (records) => {
-        this.release(q);
-        try {
-          this.answered(q, records);
-        } catch {
-          this.settle(q, classifyCode('EBADRESP'), this.tempfailTtl); // records of an unexpected shape
-        }
-      },
-      (err: unknown) => {
-        const a = classifyError(err);
-        // c-ares gave up before our hard timer (dns.timeout x dns.tries) did: ask
-        // again, keeping the slot. c-ares 1.22+ times a try out after 5 x the
-        // server's average latency, at least 250 ms (src/lib/ares_metrics.c), not
-        // after dns.timeout; behind a resolver that usually answers in a few ms,
-        // a lookup whose two tries both take longer (a distant authoritative
-        // server) ended ETIMEOUT after ~0.5 s (measured: 4 of 78,480 queries
-        // against the bench DNS server at 2.5-7.5 ms with 1 % at 300 ms), and a
-        // good client got DEFER_IF_PERMIT. Bounded: only while the hard timer
-        // runs (q.timer) AND at least one dns.timeout of it is left, so a lookup
-        // still ends by timeout x tries, a silent server (c-ares then waits the
-        // whole configured timeouts) is never asked again, and one lookup makes
-        // at most about timeout x tries / 0.5 s c-ares calls.
-        if (a === TIMEOUT && !q.settled && q.timer !== undefined && !this.closed && Date.now() - q.sentAt <= this.hardTimeoutMs - this.timeoutMs) {
-          this.stats.resent++;
-          this.wire(q);
-          return;
-        }
-        this.release(q);
-        this.settle(q, a, a.status === 'notfound' ? this.negativeTtl : this.tempfailTtl);
-      },
-    );
+  }
+
+  /** The answer (or error) of one c-ares call for q. */
+  private wired(q: Query, err: Error | null, records: unknown): void {
+    if (err === null || err === undefined) {
+      this.release(q);
+      try {
+        this.answered(q, records);
+      } catch {
+        this.settle(q, classifyCode('EBADRESP'), this.tempfailTtl); // records of an unexpected shape
+      }
+      return;
+    }
+    const a = classifyError(err);
+    // c-ares gave up before our hard timer (dns.timeout x dns.tries) did: ask
+    // again, keeping the slot. c-ares 1.22+ times a try out after 5 x the
+    // server's average latency, at least 250 ms (src/lib/ares_metrics.c), not
+    // after dns.timeout; behind a resolver that usually answers in a few ms,
+    // a lookup whose two tries both take longer (a distant authoritative
+    // server) ended ETIMEOUT after ~0.5 s (measured: 4 of 78,480 queries
+    // against the bench DNS server at 2.5-7.5 ms with 1 % at 300 ms), and a
+    // good client got DEFER_IF_PERMIT. Bounded: only while the hard timer
+    // runs (q.timer) AND at least one dns.timeout of it is left, so a lookup
+    // still ends by timeout x tries, a silent server (c-ares then waits the
+    // whole configured timeouts) is never asked again, and one lookup makes
+    // at most about timeout x tries / 0.5 s c-ares calls.
+    if (a === TIMEOUT && !q.settled && q.timer !== undefined && !this.closed && Date.now() - q.sentAt <= this.hardTimeoutMs - this.timeoutMs) {
+      this.stats.resent++;
+      this.wire(q);
+      return;
+    }
+    this.release(q);
+    this.settle(q, a, a.status === 'notfound' ? this.negativeTtl : this.tempfailTtl);
   }
 
   /** A c-ares query finished: free its global slot and its zone's, and start waiting work. */
