@@ -140,6 +140,19 @@ t.test('reverseName builds in-addr.arpa / ip6.arpa names; IPv4-mapped -> IPv4', 
   t.equal(reverseName('2001:DB8::5'), '5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa');
   t.equal(reverseName('not-an-ip'), null);
   t.equal(arpaName('2001:db8::5'), reverseName('2001:db8::5'), 'the test server builds the same names');
+  // against a plain nibble loop over the expanded address, for random addresses and the edges
+  const nibbles = (ip: string) => {
+    const v = BigInt(`0x${ip.split(':').map((g) => g.padStart(4, '0')).join('')}`);
+    return `${[...v.toString(16).padStart(32, '0')].reverse().join('.')}.ip6.arpa`;
+  };
+  const groups = (f: () => number) => Array.from({ length: 8 }, () => f().toString(16)).join(':');
+  const cases = ['0:0:0:0:0:0:0:1', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '2001:db8:0:0:0:0:0:5'];
+  for (let i = 0; i < 500; i++) cases.push(groups(() => Math.floor(Math.random() * 0x10000)));
+  let same = 0;
+  for (const ip of cases) if (reverseName(ip) === nibbles(ip)) same++;
+  t.equal(same, cases.length, `${cases.length} IPv6 addresses: the same ip6.arpa name as a nibble loop`);
+  t.equal(reverseName('2001:db8::5'), reverseName('2001:db8::5'), 'the shared buffer leaves no trace between calls');
+  t.equal(reverseName('::1'), `1.${'0.'.repeat(31)}ip6.arpa`);
 });
 
 // ---------------------------------------------------------------------------------
