@@ -20,11 +20,11 @@
  * What can go wrong: DNS tempfail -> tempfail, never fail. Skips the null
  * sender and address-literal domains (lib/sender.ts).
  */
-import type { CheckDef } from './types.js';
+import type { CheckContext, CheckDef, Finding } from './types.js';
 import { describeAddresses, finding, trail, dnsTempfail } from './lib/format.js';
 import { hasRecords, lookupAddresses } from './lib/lookup.js';
 import { senderDomainMalformed, senderSkipReason } from './lib/sender.js';
-import { getSenderMx } from './lib/sender-mx.js';
+import { getSenderMx, type SenderMx } from './lib/sender-mx.js';
 
 const ID = 'sender_domain_unknown';
 
@@ -33,20 +33,26 @@ export const senderDomainUnknown: CheckDef = {
   group: 'sender',
   summary: 'the sender domain does not exist (NXDOMAIN, or no MX and no A/AAAA)',
   defaults: { action: 'reject', code: '550 5.7.1', message: 'sender domain {sender_domain} not found', score: 5 },
-  async run(ctx) {
+  // `.then` steps, not an async function: its suspended frame was held by
+  // every never-seen identity's request while the MX lookup waited (issue 11 §2)
+  run(ctx) {
     const skip = senderSkipReason(ctx);
     if (skip !== null) return finding(ID, 'skip', skip);
     const d = ctx.id.senderDomain;
     if (senderDomainMalformed(ctx)) return finding(ID, 'fail', `sender domain ${JSON.stringify(d)} is not a valid domain name (not looked up)`);
-    const smx = await getSenderMx(ctx);
-    if (smx.mx.status === 'ok') return finding(ID, 'pass', `${d} has MX records: ${smx.trail}`);
-    if (smx.nxdomain) return finding(ID, 'fail', `${d} does not exist: ${smx.trail}`);
-    const answers = await lookupAddresses(ctx, d, hasRecords);
+    return getSenderMx(ctx).then((smx) => domainOf(ctx, d, smx));
+  },
+};
+
+function domainOf(ctx: CheckContext, d: string, smx: SenderMx): Finding | Promise<Finding> {
+  if (smx.mx.status === 'ok') return finding(ID, 'pass', `${d} has MX records: ${smx.trail}`);
+  if (smx.nxdomain) return finding(ID, 'fail', `${d} does not exist: ${smx.trail}`);
+  return lookupAddresses(ctx, d, hasRecords).then((answers) => {
     const { a, aaaa } = answers;
     const seen = trail([smx.trail, describeAddresses(d, answers)]);
     if (a?.status === 'ok' || aaaa?.status === 'ok') return finding(ID, 'pass', `${d} has no MX but an address (implicit MX, RFC 5321 §5.1): ${seen}`);
     // neither had records: both families were asked
     if ([smx.mx, a!, aaaa!].some((x) => x.status === 'tempfail')) return dnsTempfail(ID, `${d}: lookup failed temporarily: ${seen}`, [smx.mx, a!, aaaa!]);
     return finding(ID, 'fail', `${d} has no MX, A or AAAA record: ${seen}`);
-  },
-};
+  });
+}

@@ -86,10 +86,14 @@ export interface HostAddresses {
   readonly answers: AddressAnswers | null;
 }
 
-/** A/AAAA of one MX host ("1.2.3.4" or "bad_name!" as an MX target is not resolvable). */
-export async function mxHostAddresses(ctx: CheckContext, host: string): Promise<HostAddresses> {
-  if (!isLookupableName(host) || /^[0-9.]+$/.test(host) || host.includes(':')) return { host, answers: null };
-  return { host, answers: await lookupAddresses(ctx, host, hasGlobalAddress(ctx)) };
+/**
+ * A/AAAA of one MX host ("1.2.3.4" or "bad_name!" as an MX target is not resolvable).
+ * A `.then`, not an async function (as usableMx below): no suspended frame
+ * held by the request while the lookup waits (issue 11 §2).
+ */
+export function mxHostAddresses(ctx: CheckContext, host: string): Promise<HostAddresses> {
+  if (!isLookupableName(host) || /^[0-9.]+$/.test(host) || host.includes(':')) return Promise.resolve({ host, answers: null });
+  return lookupAddresses(ctx, host, hasGlobalAddress(ctx)).then((answers) => ({ host, answers }));
 }
 
 export function describeHost(h: HostAddresses): string {
@@ -108,28 +112,39 @@ export interface UsableMx {
   readonly problems: readonly string[];
 }
 
-/** Find a usable MX host with the fewest queries (memoised). */
+/**
+ * Find a usable MX host with the fewest queries (memoised). `.then` steps,
+ * not an async function: its suspended frame (generator, await closures,
+ * context) was held by every never-seen identity's request while the MX
+ * host's lookup waited (issue 11 §2, docs/bench.md 'Cold path, third pass').
+ */
 export function usableMx(ctx: CheckContext, smx: SenderMx): Promise<UsableMx> {
-  return memo(ctx, 'sender-mx-usable', async () => {
-    const resolved: HostAddresses[] = [];
-    const judge = (h: HostAddresses) => (h.answers === null ? null : judgeAddresses(ctx, h.answers));
+  return memo(ctx, 'sender-mx-usable', () => {
     const first = smx.hosts[0];
-    if (first === undefined) return { usable: null, tempfail: false, resolved, problems: [] };
-    const h0 = await mxHostAddresses(ctx, first);
-    resolved.push(h0);
-    if ((judge(h0)?.global.length ?? 0) > 0) return { usable: first, tempfail: false, resolved, problems: [] };
-    resolved.push(...(await Promise.all(smx.hosts.slice(1).map((h) => mxHostAddresses(ctx, h)))));
-    let tempfail = false;
-    const problems: string[] = [];
-    for (const h of resolved) {
-      const v = judge(h);
-      if (v !== null && v.global.length > 0) return { usable: h.host, tempfail: false, resolved, problems: [] };
-      if (v === null) problems.push(`${h.host}: not a host name`);
-      else if (v.internal.length > 0) problems.push(`${h.host}: only internal addresses (${few(v.internal, v.omitted, '; ', 2)})`);
-      else if (v.tempfail) problems.push(`${h.host}: lookup failed temporarily`);
-      else problems.push(`${h.host}: no A/AAAA records`);
-      if (v?.tempfail) tempfail = true;
-    }
-    return { usable: null, tempfail, resolved, problems };
+    if (first === undefined) return Promise.resolve({ usable: null, tempfail: false, resolved: [], problems: [] });
+    return mxHostAddresses(ctx, first).then((h0): UsableMx | Promise<UsableMx> => {
+      if ((judgeHost(ctx, h0)?.global.length ?? 0) > 0) return { usable: first, tempfail: false, resolved: [h0], problems: [] };
+      return Promise.all(smx.hosts.slice(1).map((h) => mxHostAddresses(ctx, h))).then((rest) => judgeHosts(ctx, [h0, ...rest]));
+    });
   });
+}
+
+function judgeHost(ctx: CheckContext, h: HostAddresses): ReturnType<typeof judgeAddresses> | null {
+  return h.answers === null ? null : judgeAddresses(ctx, h.answers);
+}
+
+/** No host of the first answer was usable: the first usable of all, else why each is not. */
+function judgeHosts(ctx: CheckContext, resolved: readonly HostAddresses[]): UsableMx {
+  let tempfail = false;
+  const problems: string[] = [];
+  for (const h of resolved) {
+    const v = judgeHost(ctx, h);
+    if (v !== null && v.global.length > 0) return { usable: h.host, tempfail: false, resolved, problems: [] };
+    if (v === null) problems.push(`${h.host}: not a host name`);
+    else if (v.internal.length > 0) problems.push(`${h.host}: only internal addresses (${few(v.internal, v.omitted, '; ', 2)})`);
+    else if (v.tempfail) problems.push(`${h.host}: lookup failed temporarily`);
+    else problems.push(`${h.host}: no A/AAAA records`);
+    if (v?.tempfail) tempfail = true;
+  }
+  return { usable: null, tempfail, resolved, problems };
 }
