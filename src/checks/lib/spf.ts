@@ -269,11 +269,14 @@ const MAILAUTH_QUERYABLE = /^([\x20-\x2D\x2f-\x7e]+\.)+[a-z]+[a-z\-0-9]*$/i;
  * comment "<domain> does not designate permitted sender hosts", no record,
  * 0 DNS-querying terms, 1 void lookup for NXDOMAIN/NODATA (§4.6.4).
  */
-async function noSpfRecord(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation | null> {
+function noSpfRecord(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation | null> | null {
   if (sender.lastIndexOf('@') <= 0) return null; // mailauth rewrites such a <sender> first: let it
   const domain = domainOf(sender);
   if (!queryable(domain) || !MAILAUTH_QUERYABLE.test(domain)) return null;
-  const a = await lookupTxt(ctx, domain);
+  return lookupTxt(ctx, domain).then((a) => noneOf(identity, domain, sender, a));
+}
+
+function noneOf(identity: SpfIdentity, domain: string, sender: string, a: DnsAnswer<string>): SpfEvaluation | null {
   if (a.status === 'tempfail') return null;
   if (a.status === 'ok') for (const r of a.records) if (/v=spf1/i.test(r)) return null;
   return new Evaluation(identity, 'none', domain, sender, `${domain} does not designate permitted sender hosts`,
@@ -292,9 +295,20 @@ export interface CheckHostOutcome {
   readonly voids: number;
 }
 
-async function evaluate(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation> {
-  const none = await noSpfRecord(ctx, identity, sender);
-  if (none !== null) return none;
+/**
+ * One evaluation: "none" from the TXT answer alone (noSpfRecord), else
+ * mailauth. A `.then` on the TXT lookup, not an async function: most HELO
+ * names publish no SPF, and that evaluation then holds no suspended frame (two
+ * before, this function's and noSpfRecord's) while the TXT query waits
+ * (issue 11 §2).
+ */
+function evaluate(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation> {
+  const none = noSpfRecord(ctx, identity, sender);
+  if (none === null) return checkHost(ctx, identity, sender);
+  return none.then((e) => e ?? checkHost(ctx, identity, sender));
+}
+
+async function checkHost(ctx: CheckContext, identity: SpfIdentity, sender: string): Promise<SpfEvaluation> {
   const trail: string[] = [];
   let r: CheckHostOutcome;
   try {
