@@ -296,6 +296,31 @@ t.test('log sink: a full non-blocking pipe holds at most MAX_PENDING bytes, drop
   t.ok(nums.every((n, i) => i === 0 || n > nums[i - 1]!), 'in order');
 });
 
+t.test('batched lines are written when the process dies of an uncaught exception', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'crash.log');
+  const script = join(dir, 'crash.mjs');
+  const logger = new URL('../src/log/logger.js', import.meta.url).href;
+  // 50 info lines (a few KiB: far below a batch), then a throw before the 1 s timer could write them
+  writeFileSync(script, `import { createLogger } from ${JSON.stringify(logger)};
+const log = createLogger({ level: 'info', destination: ${JSON.stringify(file)} });
+for (let i = 0; i < 50; i++) log.info({ i }, 'before the crash');
+setImmediate(() => { throw new Error('boom'); });
+`);
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.resume();
+    const k = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('exit', (c) => {
+      clearTimeout(k);
+      resolve(c);
+    });
+  });
+  t.equal(code, 1, 'the process died of the exception');
+  const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('before the crash')) : [];
+  t.equal(lines.length, 50, 'every line before the crash is in the file');
+});
+
 t.test('log destination that fails (a full disk: /dev/full): lines dropped and counted, the logging call never throws', async (t) => {
   const log = createLogger({ level: 'info', destination: '/dev/full' });
   t.doesNotThrow(() => {
