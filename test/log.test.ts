@@ -17,6 +17,7 @@ import type { Finding } from '../src/checks/types.js';
 import { LAB_IDENTITY_YAML } from './helpers/lab-networks.js';
 import { parseLogfmt } from './helpers/logfmt.js';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { CLI } from './helpers/daemon-process.js';
 import { PolicyClient, fixture } from './helpers/policy-client.js';
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
@@ -339,7 +340,12 @@ t.test('a daemon whose log destination fails (a full disk: /dev/full) keeps answ
   const dir = tempDir(t);
   const sock = join(dir, 'p.sock');
   const cfg = join(dir, 'p.yaml');
-  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: ["unix:${sock}"]\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: /dev/full\n`);
+  // the metrics port cannot be read from the log (it is /dev/full): take a free one
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const metricsPort = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: ["unix:${sock}"]\nmetrics:\n  listen: 127.0.0.1:${metricsPort}\ndns:\n  servers: ["${dns.server}"]\nlog:\n  destination: /dev/full\n`);
   const child = spawn(process.execPath, [CLI, 'serve', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -361,6 +367,11 @@ t.test('a daemon whose log destination fails (a full disk: /dev/full) keeps answ
   t.equal(answered, 300, 'every request answered DUNNO');
   t.equal(child.exitCode, null, 'the daemon is still running');
   t.equal(child.signalCode, null);
+  // the lost lines are counted where an admin can see them although the log fails
+  await new Promise((r) => setTimeout(r, 1200)); // the 1 s timer writes (and here: drops) the last batch
+  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const m = /^policyd_identity_log_lines_dropped_total (\d+)$/m.exec(body);
+  t.ok(m !== null && Number(m[1]) >= 300, `policyd_identity_log_lines_dropped_total counts the 300 decision lines: ${m?.[1]}`);
 });
 
 t.test('info decision line: under 300 bytes accepted, what fired when refused; every check at debug', async (t) => {

@@ -31,7 +31,7 @@ import { loadSource } from './config-source.js';
 import { isPrimaryMessage, RELOAD, REOPEN, STATS, STOP } from './worker-messages.js';
 import { formatConfigError, type LoadResult } from '../config/load.js';
 import { secretWarnings, secretWarningText } from '../config/secrets.js';
-import { createLogger, flushLogger, flushNow, reopenLog, type Logger } from '../log/logger.js';
+import { createLogger, droppedLinesTotal, flushLogger, flushNow, reopenLog, type Logger } from '../log/logger.js';
 import { startDaemon, type Daemon } from '../server/daemon.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { PolicydError } from '../errors.js';
@@ -121,6 +121,7 @@ export async function runDaemonProcess(startConfig: Config, startLog: Logger, o:
     return 1;
   }
   metrics.setConnectionsSource(() => daemon.openConnections());
+  metrics.setLogDroppedSource(droppedLinesTotal);
   let metricsServer: MetricsServer | null = null;
   if (cluster.isWorker) answerPrimary(metrics);
   else if (!o.stdio) metricsServer = await openMetricsEndpoint(config, metrics, () => log);

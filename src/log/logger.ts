@@ -32,6 +32,8 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 import { fstatSync } from 'node:fs';
 import { jsonLineToText } from './text.js';
 import { LogSink, BATCH_BYTES } from './sink.js';
+
+export { droppedLinesTotal } from './sink.js';
 import { ErrorCodes } from '../errors.js';
 
 export type { Logger };

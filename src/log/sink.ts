@@ -64,6 +64,12 @@ export function asciiBytes(s: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0) & 0x7f);
 }
 
+/** Lines every sink of this process dropped (for the metric policyd_identity_log_lines_dropped_total). */
+let droppedInProcess = 0;
+export function droppedLinesTotal(): number {
+  return droppedInProcess;
+}
+
 export interface SinkOptions {
   /** a file descriptor (stdout, stderr) or a path opened for appending */
   dest: number | string;
@@ -284,6 +290,7 @@ export class LogSink {
   }
 
   private drop(lines: number, why: string): void {
+    droppedInProcess += lines;
     this.dropped += lines;
     this.lost += lines;
     this.lostWhy = why;

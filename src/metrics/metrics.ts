@@ -155,6 +155,7 @@ export class Metrics {
 
   // --- read at scrape time ----------------------------------------------------
   private connections: (() => number) | null = null;
+  private logDropped: (() => number) | null = null;
   private workers: (() => number) | null = null;
   /** every runtime since start (the last one is current), oldest folded into runtimeBase */
   private readonly runtimes: RuntimeSource[] = [];
@@ -188,6 +189,9 @@ export class Metrics {
         for (const [code, n] of errors) yield [{ code }, n];
       });
       const self = this;
+      countersFrom(registers, 'log_lines_dropped_total', 'Log lines lost because the log destination failed (disk full) or did not take them (PI_LOG_LINES_DROPPED)', [], function* () {
+        yield [{}, self.logDropped ? self.logDropped() : 0];
+      });
       new Gauge({
         name: `${PREFIX}open_connections`,
         help: 'Policy connections open now (Postfix keeps them open between requests)',
@@ -304,6 +308,11 @@ export class Metrics {
 
   setConnectionsSource(fn: () => number): void {
     this.connections = fn;
+  }
+
+  /** Where the count of dropped log lines is read (log/logger.ts droppedLinesTotal), at scrape time. */
+  setLogDroppedSource(fn: () => number): void {
+    this.logDropped = fn;
   }
 
   setWorkersSource(fn: () => number): void {
