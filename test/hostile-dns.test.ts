@@ -5,6 +5,7 @@
  * queries sent, cache bytes, queries in flight per zone, what a request's DNS
  * view still holds — never by timing.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { CachingResolver, MAX_NAME_LENGTH, MAX_RECORDS, answerBytes, type DnsConfig } from '../src/dns/resolver.js';
 import { nameZone, reverseZone } from '../src/dns/zone.js';
@@ -170,6 +171,25 @@ t.test('a zone cannot fill the whole queue', async (t) => {
   t.equal(honest.status, 'ok');
   r.close();
   await Promise.all(slow);
+});
+
+t.test('one hard timer for all queries: each ends TIMEOUT timeout x tries after its own send; none armed when idle', async (t) => {
+  const h = await hostile(t, { slowMs: 3000 });
+  const r = resolver(t, dnsCfg(h.server, { timeout: 300, tries: 1 }));
+  t.notOk(r.hardTimerArmed, 'no timer before any query');
+  const t1 = Date.now();
+  const first = r.a(`a.${ATTACK.slowZone}`).then((a) => ({ a, at: Date.now() - t1 }));
+  t.ok(r.hardTimerArmed);
+  await sleep(150);
+  const t2 = Date.now();
+  const second = r.a(`b.${ATTACK.slowZone}`).then((a) => ({ a, at: Date.now() - t2 }));
+  const [x, y] = await Promise.all([first, second]);
+  t.same([x.a.reason, y.a.reason], ['TIMEOUT', 'TIMEOUT']);
+  t.ok(x.at >= 295 && y.at >= 295, `each after its own 300 ms (${x.at} / ${y.at} ms)`);
+  t.ok(y.at < 300 + 400, `the second not held for a later round of the timer (${y.at} ms)`);
+  t.notOk(r.hardTimerArmed, 'no timer once no query is on the wire');
+  t.equal(await r.a(ATTACK.honestHost).then((a) => a.status), 'ok');
+  t.notOk(r.hardTimerArmed, 'cleared when the answer came');
 });
 
 t.test('a query whose hard timer ends before the request deadline is not raced; a queued one is', async (t) => {

@@ -1,6 +1,7 @@
 /**
  * dns/resolver — the daemon's DNS client: node:dns (c-ares) behind a cache,
- * query coalescing, a bound on queries in flight, a hard per-query timer and
+ * query coalescing, a bound on queries in flight, a hard per-query time limit
+ * (one timer for all queries: a FIFO in sending order) and
  * request-scoped deadlines.
  *
  *   const dns = new CachingResolver(config.dns);
@@ -169,7 +170,11 @@ export interface Query {
   readonly promise: Promise<AnyAnswer>;
   resolve: (a: AnyAnswer) => void;
   settled: boolean;
-  timer: NodeJS.Timeout | undefined;
+  /** on the hard-timer FIFO (sent, its timeout x tries not yet over, not settled) */
+  timed: boolean;
+  /** the hard-timer FIFO's links (CachingResolver.timedHead / timedTail) */
+  prevT: Query | undefined;
+  nextT: Query | undefined;
   readonly queuedAt: number;
   /** when send() put it on the wire (epoch ms; the hard timer runs from here) */
   sentAt: number;
@@ -314,6 +319,17 @@ export class CachingResolver implements DnsLookup {
   private active = 0;
   private closed = false;
   private sweeper: NodeJS.Timeout | undefined;
+  /**
+   * The hard timers of all queries on the wire: one FIFO and one Node timer.
+   * Every query gets the same dns.timeout x dns.tries from its send, so the
+   * order of sending is the order of expiry; the timer is armed for the head
+   * only. Why not a setTimeout per query, as before: a Timeout object (~230
+   * bytes) and a timer-list insert and removal per query, 6 per never-seen
+   * identity (issue 11 §2: docs/bench.md 'Cold path, third pass').
+   */
+  private timedHead: Query | undefined;
+  private timedTail: Query | undefined;
+  private hardTimer: NodeJS.Timeout | undefined;
 
   private readonly maxInflight: number;
   private readonly maxPerZone: number;
@@ -384,6 +400,10 @@ export class CachingResolver implements DnsLookup {
   get inflight(): number {
     return this.active;
   }
+  /** Whether the shared hard timer is armed (for tests: none while no query is on the wire). */
+  get hardTimerArmed(): boolean {
+    return this.hardTimer !== undefined;
+  }
   /** queries waiting: for a global slot, or for their zone's share */
   get queued(): number {
     return this.queue.length - this.qhead + this.zoneWaiting;
@@ -426,6 +446,8 @@ export class CachingResolver implements DnsLookup {
     if (this.closed) return;
     this.closed = true;
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    if (this.hardTimer !== undefined) clearTimeout(this.hardTimer);
+    this.hardTimer = undefined;
     for (let i = this.qhead; i < this.queue.length; i++) this.settle(this.queue[i]!, CLOSED, 0);
     this.queue = [];
     this.qhead = 0;
@@ -478,7 +500,7 @@ export class CachingResolver implements DnsLookup {
     // first ~3 s, i.e. nearly all of them (issue 11 §2: bench/coldpath.mjs,
     // docs/bench.md 'Cold path, third pass'). A query still queued (it may
     // wait up to dns.deadline for a slot) or sent too late races as before.
-    if (q.timer !== undefined && q.sentAt + this.hardTimeoutMs + RACE_MARGIN_MS <= scope.deadlineAt) return q.promise;
+    if (q.timed && q.sentAt + this.hardTimeoutMs + RACE_MARGIN_MS <= scope.deadlineAt) return q.promise;
     return scope.race(q.promise);
   }
 
@@ -507,7 +529,7 @@ export class CachingResolver implements DnsLookup {
     }
     let resolve!: (a: AnyAnswer) => void;
     const promise = new Promise<AnyAnswer>((r) => (resolve = r));
-    const q: Query = { type, key, qname, promise, resolve, settled: false, timer: undefined, queuedAt: Date.now(), sentAt: 0, zone: undefined };
+    const q: Query = { type, key, qname, promise, resolve, settled: false, timed: false, prevT: undefined, nextT: undefined, queuedAt: Date.now(), sentAt: 0, zone: undefined };
     this.pending[type]!.set(key, q);
     if (zone === undefined) {
       zone = { key: zoneKey, admitted: 0, waiting: [], whead: 0 };
@@ -560,8 +582,57 @@ export class CachingResolver implements DnsLookup {
   private send(q: Query): void {
     this.active++;
     q.sentAt = Date.now();
-    q.timer = setTimeout(onHardTimeout, this.hardTimeoutMs, this, q);
+    this.startHardTimer(q);
     this.wire(q);
+  }
+
+  /** Put q (just sent) at the tail of the hard-timer FIFO; arm the timer when none runs. */
+  private startHardTimer(q: Query): void {
+    q.timed = true;
+    q.prevT = this.timedTail;
+    q.nextT = undefined;
+    if (this.timedTail !== undefined) this.timedTail.nextT = q;
+    else this.timedHead = q;
+    this.timedTail = q;
+    if (this.hardTimer === undefined) this.hardTimer = setTimeout(onHardTimers, this.hardTimeoutMs, this);
+  }
+
+  /**
+   * Take q off the hard-timer FIFO (settled, or its time is over). While other
+   * queries wait the timer stays (it re-arms for the head when it fires); with
+   * none left it is cleared, so an idle resolver holds no timer (a CLI command
+   * exits at once, as with a timer per query).
+   */
+  private untime(q: Query): void {
+    q.timed = false;
+    if (q.prevT !== undefined) q.prevT.nextT = q.nextT;
+    else this.timedHead = q.nextT;
+    if (q.nextT !== undefined) q.nextT.prevT = q.prevT;
+    else this.timedTail = q.prevT;
+    q.prevT = q.nextT = undefined;
+    if (this.timedHead === undefined && this.hardTimer !== undefined) {
+      clearTimeout(this.hardTimer);
+      this.hardTimer = undefined;
+    }
+  }
+
+  /**
+   * @internal The hard timer fired: every query whose dns.timeout x dns.tries
+   * is over leaves the FIFO and gets TIMEOUT one event-loop turn later
+   * (settleTimeout); the timer is armed again for the new head, if any.
+   */
+  hardTimersDue(): void {
+    this.hardTimer = undefined;
+    if (this.closed) return;
+    const now = Date.now();
+    let q = this.timedHead;
+    while (q !== undefined && q.sentAt + this.hardTimeoutMs <= now) {
+      const next = q.nextT;
+      this.untime(q);
+      setImmediate(settleTimeout, this, q);
+      q = next;
+    }
+    if (q !== undefined) this.hardTimer = setTimeout(onHardTimers, Math.max(1, q.sentAt + this.hardTimeoutMs - now), this);
   }
 
   /**
@@ -610,11 +681,11 @@ export class CachingResolver implements DnsLookup {
     // server) ended ETIMEOUT after ~0.5 s (measured: 4 of 78,480 queries
     // against the bench DNS server at 2.5-7.5 ms with 1 % at 300 ms), and a
     // good client got DEFER_IF_PERMIT. Bounded: only while the hard timer
-    // runs (q.timer) AND at least one dns.timeout of it is left, so a lookup
+    // runs (q.timed) AND at least one dns.timeout of it is left, so a lookup
     // still ends by timeout x tries, a silent server (c-ares then waits the
     // whole configured timeouts) is never asked again, and one lookup makes
     // at most about timeout x tries / 0.5 s c-ares calls.
-    if (a === TIMEOUT && !q.settled && q.timer !== undefined && !this.closed && Date.now() - q.sentAt <= this.hardTimeoutMs - this.timeoutMs) {
+    if (a === TIMEOUT && !q.settled && q.timed && !this.closed && Date.now() - q.sentAt <= this.hardTimeoutMs - this.timeoutMs) {
       this.stats.resent++;
       this.wire(q);
       return;
@@ -752,8 +823,7 @@ export class CachingResolver implements DnsLookup {
       return;
     }
     q.settled = true;
-    if (q.timer !== undefined) clearTimeout(q.timer);
-    q.timer = undefined;
+    if (q.timed) this.untime(q);
     const m = this.pending[q.type]!;
     if (m.get(q.key) === q) m.delete(q.key);
     if (answer.status === 'notfound') this.stats.notfound++;
@@ -783,17 +853,16 @@ export class CachingResolver implements DnsLookup {
 }
 
 /**
- * setTimeout callback with arguments instead of a closure: no function allocated per query.
- * The TIMEOUT verdict waits one event-loop turn (setImmediate runs after the
- * poll phase): libuv runs expired timers BEFORE it reads sockets, so after a
+ * The hard timer's callback (arguments instead of a closure). Each expired
+ * query's TIMEOUT verdict waits one event-loop turn (setImmediate runs after
+ * the poll phase): libuv runs expired timers BEFORE it reads sockets, so after a
  * stall (GC, a starved process) a reply already sitting in c-ares's socket
  * would otherwise lose to the timer and a good client be deferred (issue 11:
  * the DEFER_IF_PERMITs of the cold load were PTR TIMEOUTs against a server
  * that answers within 300 ms).
  */
-function onHardTimeout(r: CachingResolver, q: Query): void {
-  q.timer = undefined;
-  setImmediate(settleTimeout, r, q);
+function onHardTimers(r: CachingResolver): void {
+  r.hardTimersDue();
 }
 
 function settleTimeout(r: CachingResolver, q: Query): void {
@@ -805,7 +874,7 @@ function sweepCache(cache: TtlLru<Promise<AnyAnswer>>): void {
 }
 
 function settledQuery(type: QType, key: string, answer: EmptyAnswer): Query {
-  return { type, key, qname: key, promise: Promise.resolve(answer), resolve: noop, settled: true, timer: undefined, queuedAt: 0, sentAt: 0, zone: undefined };
+  return { type, key, qname: key, promise: Promise.resolve(answer), resolve: noop, settled: true, timed: false, prevT: undefined, nextT: undefined, queuedAt: 0, sentAt: 0, zone: undefined };
 }
 function noop(): void {}
 
