@@ -374,6 +374,53 @@ t.test('a daemon whose log destination fails (a full disk: /dev/full) keeps answ
   t.ok(m !== null && Number(m[1]) >= 300, `policyd_identity_log_lines_dropped_total counts the 300 decision lines: ${m?.[1]}`);
 });
 
+t.test('a daemon whose stdout reader stops reading (a stalled journal) keeps answering; the lines it cannot hold are dropped and counted', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const sock = join(dir, 'p.sock');
+  const cfg = join(dir, 'p.yaml');
+  const fifo = join(dir, 'stdout.fifo');
+  execFileSync('mkfifo', [fifo]);
+  // the reader: open, never read (the FIFO holds 64 KiB)
+  const reader = openSync(fifo, fsConstants.O_RDWR);
+  t.teardown(() => closeSync(reader));
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const metricsPort = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: ["unix:${sock}"]\nmetrics:\n  listen: 127.0.0.1:${metricsPort}\ndns:\n  servers: ["${dns.server}"]\n`);
+  // the shell opens the FIFO as stdout, blocking, as systemd hands over the journal's stream socket
+  const child = spawn('sh', ['-c', 'exec "$0" "$@" > "$STDOUT_FIFO"', process.execPath, CLI, 'serve', '--config', cfg], {
+    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, STDOUT_FIFO: fifo },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  for (let i = 0; i < 100 && !existsSync(sock) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(existsSync(sock), `listening (stderr: ${stderr})`);
+  const c = await PolicyClient.connect({ path: sock });
+  t.teardown(() => c.close());
+  // 2,000 decision lines of ~600 bytes: 1.2 MB, beyond the FIFO (64 KiB) and the log's buffer (256 KiB)
+  const longHelo = `mail-${'x'.repeat(250)}.example.net`;
+  let answered = 0;
+  for (let i = 0; i < 2000; i++) if ((await c.ask(rcpt({ ...ACCEPTED, helo_name: longHelo, instance: `STALL.${i}` }))) !== '') answered++;
+  t.equal(answered, 2000, 'every request answered while nobody reads the log');
+  await new Promise((r) => setTimeout(r, 1200)); // the 1 s timer tries the pending batch once more
+  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const m = /^policyd_identity_log_lines_dropped_total (\d+)$/m.exec(body);
+  const dropped = Number(m?.[1] ?? 0);
+  // held: the FIFO's 64 KiB and the buffer's 256 KiB, about 540 lines; the rest is counted
+  t.ok(dropped >= 1000 && dropped <= 2000, `lines dropped and counted: ${dropped} of ~2,000`);
+  t.equal(child.exitCode, null, 'the daemon is still running');
+});
+
 t.test('info decision line: under 300 bytes accepted, what fired when refused; every check at debug', async (t) => {
   const dns = await dnsServer();
   t.teardown(() => dns.stop());

@@ -24,12 +24,14 @@
  * A destination that fails (disk full) or refuses (a full non-blocking pipe)
  * loses lines, never the daemon: the sink drops and counts them and, once lines
  * are written again, logs PI_LOG_LINES_DROPPED with the count (droppedLines).
- * One that blocks (a blocking pipe nobody reads) blocks the event loop: writes
- * are synchronous (./sink.ts says why).
+ * stdout as a pipe or socket is made non-blocking (stdoutNonBlocking), so a
+ * reader that stops costs lines, not answers. A file that blocks (a hung
+ * network file system) blocks the event loop: writes are synchronous (./sink.ts).
  */
 import { escapeLogObject, cutLogObject } from './escape.js';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { fstatSync } from 'node:fs';
+import net from 'node:net';
 import { jsonLineToText } from './text.js';
 import { LogSink, BATCH_BYTES } from './sink.js';
 
@@ -64,6 +66,37 @@ function writeAllAtExit(): void {
   for (const sink of batchedSinks) sink.write();
 }
 
+/**
+ * stdout as the destination, when it is a socket or a pipe (the journal's
+ * stream socket under systemd, `| tee`): put it in non-blocking mode, so a
+ * reader that stops reading (journald stalled) makes write(2) answer EAGAIN
+ * (./sink.ts holds 256 KiB, then drops and counts) instead of holding the event
+ * loop, and with it every Postfix request, until the reader comes back. Node
+ * has no fcntl; opening a libuv pipe handle on the fd sets O_NONBLOCK (what
+ * Node itself does for process.stdout on a pipe). The handle is only kept, never
+ * read or written, and does not keep the process alive. Only fd 1: fd 2 is
+ * shared with Node's own warnings (process.stderr), whose queued bytes our
+ * writes could overtake. Nothing is done when the fd is anything else (a file,
+ * a terminal) or the handle cannot be made: writes then stay as they are.
+ * Seen under strace: the daemon's fd 1 was already non-blocking before this
+ * (Node makes process.stdout once something in the process touches it, and
+ * then sonic-boom retried an ever longer pending buffer on every line); here it
+ * is done on purpose, so the bound does not hang on that.
+ */
+const nonBlockingHandles: net.Socket[] = [];
+function stdoutNonBlocking(): void {
+  try {
+    const st = fstatSync(1);
+    if (!st.isSocket() && !st.isFIFO()) return;
+    const handle = new net.Socket({ fd: 1, readable: false, writable: true });
+    handle.on('error', () => {}); // never read or written: nothing of it may end the process
+    handle.unref();
+    nonBlockingHandles.push(handle);
+  } catch {
+    /* not a pipe libuv can open: writes stay blocking, as before */
+  }
+}
+
 function fdIsSocket(fd: number): boolean {
   try {
     return fstatSync(fd).isSocket();
@@ -96,6 +129,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   // sleep of the event loop, repeated until the reader takes the bytes, and a write
   // error (ENOSPC) was thrown into the logging call; ./sink.ts does none of these.
   const batched = opts.sync === undefined;
+  if (dest === 1 && nonBlockingHandles.length === 0) stdoutNonBlocking();
   const sink = new LogSink({ dest, batchBytes: batched ? BATCH_BYTES : 0 });
   // Write the pending batch now, without fsync (an fsync blocked the event loop
   // for ~13 ms per call: ./sink.ts).

@@ -32,10 +32,11 @@
  *   log call throw, which took the daemon down.
  * - Both: once a write succeeds again, `onDropped` is told how many lines
  *   were lost and why (the logger logs PI_LOG_LINES_DROPPED).
- * - A destination that blocks (a blocking pipe or socket nobody reads, a hung
- *   network file system) blocks the write, and the event loop with it: the
- *   writes are synchronous, as they were with sonic-boom (log/logger.ts says
- *   why). journald and a local file do not block for long.
+ * - A destination that blocks (a hung network file system; a pipe or socket
+ *   nobody reads if it is in blocking mode: log/logger.ts makes stdout's
+ *   non-blocking) blocks the write, and the event loop with it: the writes are
+ *   synchronous, as they were with sonic-boom (log/logger.ts says why). A local
+ *   file does not block for long.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 
