@@ -192,6 +192,27 @@ t.test('one hard timer for all queries: each ends TIMEOUT timeout x tries after 
   t.notOk(r.hardTimerArmed, 'cleared when the answer came');
 });
 
+t.test('the hard timer runs on a monotonic clock: a wall clock stepped back does not keep a query (and its request) waiting', async (t) => {
+  // An NTP step or `date -s` while a query is on the wire: the hard timer must still
+  // end it timeout x tries after its send. (Broken by the one-timer FIFO when it
+  // compared Date.now() with the send time: stepped back 60 s, the silent query was
+  // re-sent to c-ares and kept for 60 s, and a request that skipped the deadline
+  // race because of that hard timer with it.)
+  const h = await hostile(t, { slowMs: 3000 });
+  const r = resolver(t, dnsCfg(h.server, { timeout: 300, tries: 1 }));
+  const v = r.scoped(Date.now() + 5000);
+  const t0 = performance.now();
+  const slow = v.a(`step.${ATTACK.slowZone}`);
+  t.notOk(v.armed, 'on the wire with its hard timer before the deadline: not raced');
+  const realNow = Date.now;
+  Date.now = () => realNow() - 60_000;
+  t.teardown(() => { Date.now = realNow; });
+  const got = await Promise.race([slow.then((a) => a.reason), sleep(1500).then(() => 'still waiting after 1.5 s')]);
+  Date.now = realNow;
+  t.equal(got, 'TIMEOUT', `ended by the hard timer (${Math.round(performance.now() - t0)} ms)`);
+  t.notOk(r.hardTimerArmed, 'no timer left');
+});
+
 t.test('a query whose hard timer ends before the request deadline is not raced; a queued one is', async (t) => {
   const h = await hostile(t, { slowMs: 3000 });
   // hard timer 300 ms (timeout x tries), deadline 5 s: the query settles in time by itself

@@ -80,6 +80,7 @@
  * throws; close() settles everything pending as tempfail (CANCELLED/CLOSED).
  */
 import { Resolver as CallbackResolver, promises as dnsPromises } from 'node:dns';
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/types.js';
 import type { DnsAnswer, DnsLookup, MxRecord } from './types.js';
 import { TtlLru } from './cache.js';
@@ -176,7 +177,13 @@ export interface Query {
   prevT: Query | undefined;
   nextT: Query | undefined;
   readonly queuedAt: number;
-  /** when send() put it on the wire (epoch ms; the hard timer runs from here) */
+  /**
+   * when send() put it on the wire (performance.now(): monotonic ms; the hard
+   * timer runs from here). Not Date.now(): the FIFO's timer compares it with
+   * the time when it fires, and a wall clock stepped back (NTP, `date -s`)
+   * would keep every query on the wire, and a request that skipped the
+   * deadline race because of it, waiting for as long as the step.
+   */
   sentAt: number;
   /** the zone whose share this query counts against (set once the query is admitted) */
   zone: Zone | undefined;
@@ -500,7 +507,8 @@ export class CachingResolver implements DnsLookup {
     // first ~3 s, i.e. nearly all of them (issue 11 §2: bench/coldpath.mjs,
     // docs/bench.md 'Cold path, third pass'). A query still queued (it may
     // wait up to dns.deadline for a slot) or sent too late races as before.
-    if (q.timed && q.sentAt + this.hardTimeoutMs + RACE_MARGIN_MS <= scope.deadlineAt) return q.promise;
+    // (sentAt is monotonic, the deadline epoch ms: each compared with its own clock's now)
+    if (q.timed && q.sentAt + this.hardTimeoutMs + RACE_MARGIN_MS - performance.now() <= scope.deadlineAt - Date.now()) return q.promise;
     return scope.race(q.promise);
   }
 
@@ -581,7 +589,7 @@ export class CachingResolver implements DnsLookup {
   /** Put one query on the wire. */
   private send(q: Query): void {
     this.active++;
-    q.sentAt = Date.now();
+    q.sentAt = performance.now();
     this.startHardTimer(q);
     this.wire(q);
   }
@@ -624,7 +632,7 @@ export class CachingResolver implements DnsLookup {
   hardTimersDue(): void {
     this.hardTimer = undefined;
     if (this.closed) return;
-    const now = Date.now();
+    const now = performance.now();
     let q = this.timedHead;
     while (q !== undefined && q.sentAt + this.hardTimeoutMs <= now) {
       const next = q.nextT;
@@ -685,7 +693,7 @@ export class CachingResolver implements DnsLookup {
     // still ends by timeout x tries, a silent server (c-ares then waits the
     // whole configured timeouts) is never asked again, and one lookup makes
     // at most about timeout x tries / 0.5 s c-ares calls.
-    if (a === TIMEOUT && !q.settled && q.timed && !this.closed && Date.now() - q.sentAt <= this.hardTimeoutMs - this.timeoutMs) {
+    if (a === TIMEOUT && !q.settled && q.timed && !this.closed && performance.now() - q.sentAt <= this.hardTimeoutMs - this.timeoutMs) {
       this.stats.resent++;
       this.wire(q);
       return;
