@@ -5,7 +5,7 @@
 // the loopback test DNS server.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics, LATENCY_BUCKETS } from '../src/metrics/metrics.js';
@@ -300,6 +300,32 @@ t.test('workers: 2 — one endpoint reports the whole daemon', async (t) => {
   const after = (await scrape(url)).body;
   t.equal(sample(after, `${P}requests_total`, { protocol_state: 'RCPT', action: 'DUNNO' }), 34, 'the restarted and the surviving worker add to it');
   t.equal(hist(after), 34);
+  t.equal(await d.stop(), 0, 'primary and workers stop cleanly');
+});
+
+t.test('workers: 2 on a UNIX socket (check_policy_service unix:...): a stale file is replaced, every worker serves through the one socket', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.stop());
+  const dir = tempDir(t);
+  const path = join(dir, 'policy.sock');
+  // a socket file left behind by a killed run
+  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`], { timeout: 10_000 });
+  t.ok(statSync(path).isSocket(), 'a stale socket file is there');
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, `${LAB_IDENTITY_YAML}listen: [unix:${path}]\nworkers: 2\ndns:\n  servers: ["${dns.server}"]\n`);
+  const d = await DaemonProcess.start(['serve', '--config', cfg], { readyMsg: 'cluster primary started' });
+  t.teardown(() => d.stop());
+  t.equal(await d.waitForCount((l) => l.msg === 'started', 2, 15_000), 2, 'both workers started');
+  t.notOk(d.lines.some((l) => l.level === 'fatal'), 'no worker failed to listen');
+  t.ok(statSync(path).isSocket(), 'the socket file is there');
+  t.equal(statSync(path).mode & 0o777, 0o660, 'with the default mode');
+  // (before the fix the second worker unlinked the first one's socket: ENOENT here)
+  const clients = await Promise.all(Array.from({ length: 4 }, () => PolicyClient.connect({ path })));
+  t.teardown(() => clients.forEach((c) => c.close()));
+  let answered = 0;
+  for (const c of clients) for (let i = 0; i < 3; i++) if ((await c.ask(block(GOOD))) === 'DUNNO') answered++;
+  t.equal(answered, 12);
+  for (const c of clients) c.close();
   t.equal(await d.stop(), 0, 'primary and workers stop cleanly');
 });
 

@@ -27,6 +27,7 @@ import { checkedForReload, openMetricsEndpoint, reopen, warnIfMetricsMoved } fro
 import { flushLogger, type Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { clusterCollector } from '../metrics/cluster.js';
+import { removeStaleSocket } from '../server/listeners.js';
 import type { Config } from '../config/types.js';
 import type { LoadResult } from '../config/load.js';
 
@@ -58,6 +59,13 @@ export async function runPrimary(startConfig: Config, startSource: ConfigSource,
     let stopping = false;
     const restarts: number[] = [];
     const fork = () => cluster.fork();
+    // A UNIX socket file left by a previous run: removed here, once, before any
+    // worker listens (the workers' listen() is one bind in this process; a worker
+    // does not remove the file: server/listeners.ts). Not with socket activation,
+    // where systemd owns the sockets and `listen` is not opened.
+    if (process.env.LISTEN_FDS === undefined) {
+      for (const e of config.listen) if (e.endpoint.kind === 'unix') removeStaleSocket(e.endpoint.path);
+    }
     for (let i = 0; i < config.workers; i++) fork();
     log.info({ workers: config.workers, version: version() }, 'cluster primary started');
     /** exit status: 0 after a stop, 1 when the primary gave up on dying workers (systemd's Restart=on-failure then acts) */

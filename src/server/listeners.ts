@@ -34,6 +34,7 @@
  * its answer is written, not before (the decision runs to its end either way).
  */
 import net from 'node:net';
+import cluster from 'node:cluster';
 import { lstatSync, unlinkSync, chmodSync, chownSync, readFileSync } from 'node:fs';
 import { Session, type ServerContext } from './session.js';
 import { PolicydError } from '../errors.js';
@@ -321,6 +322,15 @@ export function systemdFds(env: NodeJS.ProcessEnv = process.env): number[] {
   return Array.from({ length: n }, (_, i) => 3 + i);
 }
 
+/** Remove the socket file a previous run left at `path` (only if it is a socket; missing is fine). */
+export function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // does not exist: fine
+  }
+}
+
 export async function openListeners(
   entries: readonly ListenEntry[],
   fds: readonly number[],
@@ -353,11 +363,12 @@ export async function openListeners(
         if (ep.kind === 'inet') {
           await listenOn(make(), { host: ep.host, port: ep.port, ipv6Only: ep.host === '::' ? false : undefined, exclusive: false });
         } else {
-          try {
-            if (lstatSync(ep.path).isSocket()) unlinkSync(ep.path); // stale socket of a previous run
-          } catch {
-            // does not exist: fine
-          }
+          // A cluster worker leaves the file alone: its listen() is the primary's one
+          // bind, shared by every worker; a worker that unlinked "the stale socket"
+          // removed the live one of the workers started before it (clients then got
+          // ENOENT) and failed its own chmod (the primary removes a stale one before
+          // forking: removeStaleSocket in cli/primary.ts).
+          if (!cluster.isWorker) removeStaleSocket(ep.path);
           // Created 0660 (umask 0117 around bind: no moment with the process umask's mode,
           // 000 gave srwxrwxrwx), then chmod to `mode` (default 0660: owner and group only).
           const mask = process.umask(0o117);
