@@ -409,6 +409,38 @@ t.test('systemd socket activation: LISTEN_FDS/LISTEN_PID, fds from 3', async (t)
   t.equal(code, 0, 'SIGTERM: exit 0');
 });
 
+t.test('systemd socket activation with workers: 2: each worker serves the fds of its primary', async (t) => {
+  // The workers inherit LISTEN_PID, the primary's pid; node:cluster has the primary
+  // (which holds the fds) listen for them. Before: every worker refused the fds
+  // (PI_SERVER_SYSTEMD_FDS, "LISTEN_PID=... is not this process") and died.
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
+  const dir = mkdtempSync(join(tmpdir(), 'pi-sa-'));
+  const cfg = join(dir, 'p.yaml');
+  writeFileSync(cfg, 'workers: 2\n');
+  const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "${process.execPath}" "${CLI}" serve --config "${cfg}" --log-level info`], {
+    stdio: ['ignore', 'pipe', 'pipe', fd],
+    env: { ...process.env },
+  });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+    srv.close();
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  for (let i = 0; i < 100 && (out.match(/"msg":"started"/g) ?? []).length < 2 && !/"level":"fatal"/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+  t.notMatch(out, /PI_SERVER_SYSTEMD_FDS/, 'no worker refuses the fds');
+  t.equal((out.match(/"msg":"started"/g) ?? []).length, 2, 'both workers started');
+  srv.close(); // our copy of the socket; the daemon keeps its own
+  const clients = await Promise.all(Array.from({ length: 4 }, () => PolicyClient.connect({ port })));
+  for (const c of clients) t.equal(await c.ask(fixture('rcpt.txt')), 'DUNNO');
+  for (const c of clients) c.close();
+  child.kill('SIGTERM');
+  t.equal(await exitWithin(child), 0, 'SIGTERM: exit 0');
+});
+
 t.test('serve from the CLI: SIGTERM drains and exits 0 with the last log lines flushed', async (t) => {
   const child = runCli(['serve', '--listen', 'inet:127.0.0.1:0', '--log-level', 'info']);
   let out = '';

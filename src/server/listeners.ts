@@ -314,7 +314,12 @@ export function systemdFds(env: NodeJS.ProcessEnv = process.env): number[] {
   const pid = Number(env.LISTEN_PID);
   const n = Number(env.LISTEN_FDS);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new PolicydError('PI_SERVER_SYSTEMD_FDS', `bad LISTEN_FDS=${env.LISTEN_FDS}`);
-  if (pid !== process.pid) throw new PolicydError('PI_SERVER_SYSTEMD_FDS', `LISTEN_PID=${env.LISTEN_PID} is not this process (${process.pid})`);
+  // A cluster worker (workers: N) inherits its primary's environment: the fds are
+  // the primary's, and a worker's listen({ fd }) is served by the primary, which
+  // holds them (node:cluster). Before, every worker refused LISTEN_PID (the
+  // primary's pid) and died, until the primary gave up (PI_SERVER_WORKERS_DYING).
+  const owner = cluster.isWorker ? process.ppid : process.pid;
+  if (pid !== owner) throw new PolicydError('PI_SERVER_SYSTEMD_FDS', `LISTEN_PID=${env.LISTEN_PID} is not this process (${process.pid})${cluster.isWorker ? ` nor its cluster primary (${process.ppid})` : ''}`);
   // Do not pass them on to children (sd_listen_fds unset_environment=1).
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
