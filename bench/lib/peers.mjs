@@ -17,7 +17,9 @@
 // runs end by duration), PEER_TARGETS (builtin
 // targets, default "ceiling postfwd2-nocache postfwd2 policyd-weight"),
 // PEER_QUIET_WAIT_S (45: how long to wait for a quiet machine before each
-// run), PEER_MAX_EXTRA (1: extra runs when one was noisy).
+// run), PEER_MAX_EXTRA (1: extra runs when one was noisy), PEER_ROUNDS (1: how
+// often the whole target list is measured, every even round in reverse order, so
+// that a drift of the machine's speed does not fall on one target only).
 //
 // What can go wrong: not root, apt failing: the promise
 // rejects with the reason and the report says the peers were skipped.
@@ -51,9 +53,9 @@ export async function runPeers({ out, say }) {
     DURATION_S: process.env.PEER_DURATION_S ?? '10',
     // a cap far above what 10 s reach, so every target runs the whole duration (20,000
     // requests took this daemon and the ceiling under a second: too short to be stable)
-    REQUESTS: process.env.PEER_REQUESTS ?? '1000000', WARMUP: '1000', QUIET_WAIT_S: process.env.PEER_QUIET_WAIT_S ?? '45', MAX_EXTRA: process.env.PEER_MAX_EXTRA ?? '1',
+    REQUESTS: process.env.PEER_REQUESTS ?? '1000000', ROUNDS: process.env.PEER_ROUNDS ?? '1', WARMUP: '1000', QUIET_WAIT_S: process.env.PEER_QUIET_WAIT_S ?? '45', MAX_EXTRA: process.env.PEER_MAX_EXTRA ?? '1',
   };
-  say(`peers: ${script} ${[...targets, 'custom:policyd-identity'].join(' ')} (CONNS="${env.CONNS}" REPS=${env.REPS} DURATION_S=${env.DURATION_S})`);
+  say(`peers: ${script} ${[...targets, 'custom:policyd-identity'].join(' ')} (CONNS="${env.CONNS}" REPS=${env.REPS} ROUNDS=${env.ROUNDS} DURATION_S=${env.DURATION_S})`);
   const rc = await new Promise((resolve) => {
     const child = spawn('bash', [script, ...targets, custom], { cwd: ROOT, env, stdio: ['ignore', fs.openSync(path.join(out, 'harness.out'), 'w'), 'pipe'] });
     child.stderr.on('data', (d) => process.stderr.write(d));
@@ -105,5 +107,5 @@ export async function runPeers({ out, say }) {
     } catch { /* an empty file: the target did not start */ }
   }
   const meta = fs.existsSync(path.join(runDir, 'meta.txt')) ? fs.readFileSync(path.join(runDir, 'meta.txt'), 'utf8') : '';
-  return { rc, script, date: new Date().toISOString(), targets: [...targets, 'policyd-identity'], env: { CONNS: env.CONNS, REPS: env.REPS, DURATION_S: env.DURATION_S, REQUESTS: env.REQUESTS }, meta, summary, decisions, runs: runs.length, runDir };
+  return { rc, script, date: new Date().toISOString(), targets: [...targets, 'policyd-identity'], env: { CONNS: env.CONNS, REPS: env.REPS, ROUNDS: env.ROUNDS, DURATION_S: env.DURATION_S, REQUESTS: env.REQUESTS }, meta, summary, decisions, runs: runs.length, runDir };
 }

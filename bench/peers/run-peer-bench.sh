@@ -35,6 +35,13 @@
 #     QUIET_WAIT_S for the rest of the machine to use <= NOISE_MAX cores; a run
 #     during which it used more is flagged noisy and repeated (MAX_EXTRA times
 #     per concurrency at most). This machine may be shared with other jobs.
+#   ROUNDS=1: measure the whole target list ROUNDS times, every even round in
+#     reverse order (a target is started afresh each round). The harness
+#     measures one target after the other; on a VM whose speed drifts by tens
+#     of percent within minutes (steal time unreported), a ratio of two targets
+#     measured once each, one after the other, can be off by half. Alternated
+#     rounds put each target before and after the other; the summary averages
+#     the quiet runs of all rounds, every run row carries its round.
 #
 # Per run it records policyload's JSON plus: target CPU seconds (cpuacct),
 # dnsmasq and syslog-sink CPU, load generator CPU, other CPU on the machine
@@ -291,12 +298,12 @@ measure_target() {
       local extra
       extra=$(awk -v t0="$t0" -v t1="$t1" -v u0="$u0" -v u1="$u1" -v dn0="$dn0" -v dn1="$dn1" -v s0="$s0" -v s1="$s1" \
         -v l0="$l0" -v l1="$l1" -v b0="$b0" -v b1="$b1" -v tck="$CLK_TCK" -v nmax="$NOISE_MAX" \
-        -v target="$label" -v rep="$rep" -v rc="$rc" -v q="$(( ${q1:-0} - ${q0:-0} ))" \
+        -v target="$label" -v round="${ROUND:-1}" -v rep="$rep" -v rc="$rc" -v q="$(( ${q1:-0} - ${q0:-0} ))" \
         -v rss="$rss" -v pss="$pss" -v nproc="$nproc" -v rss0="${m0%% *}" 'BEGIN{
           wall = (t1 - t0) / 1e9; tc = (u1 - u0) / 1e9; dc = (dn1 - dn0) / 1e9; sc = (s1 - s0) / 1e9; lc = (l1 - l0) / 1e9
           busy = (b1 - b0) / tck; other = busy - tc - dc - sc - lc; if (other < 0) other = 0
           oc = wall > 0 ? other / wall : 0
-          printf "{\"target\":\"%s\",\"rep\":%d,\"loadgen_rc\":%d,\"wall_s\":%.3f,\"target_cpu_s\":%.3f,\"dns_cpu_s\":%.3f,", target, rep, rc, wall, tc, dc
+          printf "{\"target\":\"%s\",\"round\":%d,\"rep\":%d,\"loadgen_rc\":%d,\"wall_s\":%.3f,\"target_cpu_s\":%.3f,\"dns_cpu_s\":%.3f,", target, round, rep, rc, wall, tc, dc
           printf "\"syslog_cpu_s\":%.3f,\"loadgen_cgroup_cpu_s\":%.3f,\"machine_busy_s\":%.3f,\"other_cores\":%.3f,\"noisy\":%s,", sc, lc, busy, oc, (oc > nmax ? "true" : "false")
           printf "\"dns_queries\":%d,\"rss_kib\":%d,\"pss_kib\":%d,\"procs\":%d,\"rss_kib_before\":%d}", q, rss, pss, nproc, rss0 }')
       node -e '
@@ -344,11 +351,22 @@ setup
   echo "# peer bench $(date -u +%FT%TZ) on $(nproc) CPUs, $(uname -r), node $(node --version)"
   echo "# postfwd2: $(/usr/sbin/postfwd2 -V 2>/dev/null | head -1)"
   echo "# policyd-weight: $(dpkg-query -W -f '${Version}' policyd-weight 2>/dev/null), dnsmasq $(dpkg-query -W -f '${Version}' dnsmasq-base 2>/dev/null)"
-  echo "# CONNS=\"$CONNS\" REPS=$REPS REQUESTS=$REQUESTS DURATION_S=$DURATION_S WARMUP=$WARMUP VARY=$VARY NOISE_MAX=$NOISE_MAX"
+  echo "# CONNS=\"$CONNS\" REPS=$REPS REQUESTS=$REQUESTS DURATION_S=$DURATION_S WARMUP=$WARMUP VARY=$VARY NOISE_MAX=$NOISE_MAX ROUNDS=${ROUNDS:-1}"
 } > "$RUN_DIR/meta.txt"
-for t in "${targets[@]}"; do
-  measure_target "$t" || true
-  (( $(date +%s) < DEADLINE - 60 )) || { log "global time budget spent"; break; }
+ROUNDS=${ROUNDS:-1}
+[[ $ROUNDS =~ ^[1-9][0-9]?$ ]] || { log "ROUNDS must be 1-99, not '$ROUNDS'"; exit 2; }
+ROUND=1
+while (( ROUND <= ROUNDS )); do
+  order=("${targets[@]}")
+  if (( ROUND % 2 == 0 )); then
+    order=(); for (( i=${#targets[@]}-1; i>=0; i-- )); do order+=("${targets[i]}"); done
+  fi
+  (( ROUNDS > 1 )) && log "== round $ROUND of $ROUNDS"
+  for t in "${order[@]}"; do
+    measure_target "$t" || true
+    (( $(date +%s) < DEADLINE - 60 )) || { log "global time budget spent"; break 2; }
+  done
+  ROUND=$((ROUND + 1))
 done
 node "$PB/report.mjs" "$RESULTS" "$RUN_DIR" > "$RUN_DIR/report.md" || log "report failed"
 cat "$RUN_DIR/report.md"
