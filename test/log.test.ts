@@ -3,12 +3,12 @@
 // format (logfmt) is one parse-able line per event whatever a client sends,
 // and a log file is reopened on SIGUSR2 after logrotate moved it.
 import t from 'tap';
-import { mkdtempSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, openSync, closeSync, readSync, constants as fsConstants } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readlinkSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, openSync, closeSync, readSync, constants as fsConstants } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logfmtValue, jsonLineToText } from '../src/log/text.js';
-import { createLogger, lineWriter, droppedLines, flushNow } from '../src/log/logger.js';
+import { closeLogger, createLogger, lineWriter, droppedLines, flushNow } from '../src/log/logger.js';
 import { decisionFields, decisionLine, encodeDecisionLine, writeDecisionLine } from '../src/server/decision-line.js';
 import { LogSink, MAX_PENDING } from '../src/log/sink.js';
 import { toPolicyRequest, type PolicyRequest } from '../src/protocol/request.js';
@@ -598,4 +598,40 @@ t.test('the unit sets journald for a mail host, with the values docs/ops.md give
   t.ok(Number(burst) / Number.parseInt(interval!, 10) >= 10 * (10000 / 30), 'at least 10x the default rate');
   t.ok(ops.includes(`\`${interval}\`, \`${burst}\``), 'docs/ops.md gives the same values');
   t.match(ops, /postrotate\n\s+systemctl kill --kill-whom=main -s USR2 policyd-identity\.service/, 'the logrotate snippet sends SIGUSR2');
+});
+
+t.test('closeLogger (a reload replaced the logger): pending lines written, the file closed, later lines dropped and counted, never written to the old fd number', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pi-logclose-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'old.log');
+  const fdsOn = (path: string): number => {
+    let n = 0;
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${fd}`) === path) n++;
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    return n;
+  };
+  const log = createLogger({ level: 'info', destination: file });
+  log.info('before the close');
+  t.equal(fdsOn(file), 1, 'the logger holds its file open');
+  closeLogger(log);
+  t.equal(fdsOn(file), 0, 'closed: the descriptor is given back');
+  t.match(readFileSync(file, 'utf8'), /before the close/, 'the pending (batched) line was written first');
+  // the descriptor number is free now; a file opened next may get it
+  const other = join(dir, 'other.txt');
+  const fd = openSync(other, 'a');
+  t.teardown(() => closeSync(fd));
+  const before = droppedLines(log);
+  for (let i = 0; i < 100; i++) log.info({ i }, 'after the close');
+  log.warn('a warning after the close'); // warnings are written at once
+  flushNow(log);
+  t.equal(readFileSync(other, 'utf8'), '', 'nothing written to whatever took the old descriptor number');
+  t.notMatch(readFileSync(file, 'utf8'), /after the close/, 'nothing more in the old file');
+  t.equal(droppedLines(log) - before, 101, 'the 101 later lines counted as dropped');
+  closeLogger(log); // twice: nothing happens
+  t.pass('a second close does not throw');
 });

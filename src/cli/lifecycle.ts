@@ -31,7 +31,7 @@ import { loadSource } from './config-source.js';
 import { isPrimaryMessage, RELOAD, REOPEN, STATS, STOP } from './worker-messages.js';
 import { formatConfigError, type LoadResult } from '../config/load.js';
 import { secretWarnings, secretWarningText } from '../config/secrets.js';
-import { createLogger, droppedLinesTotal, flushLogger, flushNow, reopenLog, type Logger } from '../log/logger.js';
+import { closeLogger, createLogger, droppedLinesTotal, flushLogger, flushNow, reopenLog, type Logger } from '../log/logger.js';
 import { startDaemon, type Daemon } from '../server/daemon.js';
 import { createRuntime, type Runtime } from '../runtime.js';
 import { PolicydError } from '../errors.js';
@@ -149,14 +149,20 @@ export async function runDaemonProcess(startConfig: Config, startLog: Logger, o:
         : log;
       runtime = await buildRuntime(next, nlog, metrics);
       daemon.reload(next, runtime.decider, nlog);
+      const oldLog = log;
       log = nlog;
       warnIfMetricsMoved(log, config, next);
       config = next;
       metrics.observeReload(true);
       log.info({ config: config.source, worker: cluster.worker?.id }, 'reloaded');
       flushNow(log);
-      // The old runtime may still be answering in-flight requests: close it a little later.
-      setTimeout(() => void old.close(), 30_000).unref();
+      // The old runtime may still be answering in-flight requests (and logging through
+      // the old logger): close both a little later. The old logger's file, buffer and
+      // timer were kept for the process's life before (one set per reload that changed log:).
+      setTimeout(() => {
+        void old.close();
+        if (oldLog !== log && oldLog !== nlog) closeLogger(oldLog);
+      }, 30_000).unref();
     } catch (e) {
       metrics.observeReload(false);
       log.error({ code: 'PI_CONFIG_RELOAD_FAILED', err: (e as Error).message }, 'reload failed; the old config keeps serving');

@@ -61,6 +61,8 @@ const sinks = new WeakMap<Logger, LogSink>();
  * 'exit' listener for all (a reload that changes log: makes a new sink).
  */
 const batchedSinks = new Set<LogSink>();
+/** The once-a-second write of each batched sink (closeLogger stops it). */
+const flushTimers = new WeakMap<LogSink, NodeJS.Timeout>();
 let exitHook = false;
 function writeAllAtExit(): void {
   for (const sink of batchedSinks) sink.write();
@@ -136,7 +138,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   const writeBatch = (): void => sink.write();
   // A quiet daemon must not sit on its last lines: write the batch every second.
   if (batched) {
-    setInterval(writeBatch, 1000).unref();
+    flushTimers.set(sink, setInterval(writeBatch, 1000).unref());
     batchedSinks.add(sink);
     if (!exitHook) {
       exitHook = true;
@@ -225,6 +227,21 @@ export function droppedLines(log: Logger): number {
 }
 
 /** Write what `log` has pending, then call cb (synchronous: the sink never waits; cb runs before this returns). */
+/**
+ * Let a logger made by createLogger go (the one a reload replaced): its
+ * pending lines are written, its file closed, its timer stopped, its buffer
+ * left to the GC. Lines logged through it afterwards are dropped and counted
+ * (./sink.ts close). Any other logger: nothing happens.
+ */
+export function closeLogger(log: Logger): void {
+  const sink = sinks.get(log);
+  if (sink === undefined) return;
+  sink.close();
+  batchedSinks.delete(sink);
+  const timer = flushTimers.get(sink);
+  if (timer !== undefined) clearInterval(timer);
+}
+
 export function flushLogger(log: Logger, cb: () => void): void {
   sinks.get(log)?.write();
   cb();

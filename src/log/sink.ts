@@ -32,6 +32,9 @@
  *   log call throw, which took the daemon down.
  * - Both: once a write succeeds again, `onDropped` is told how many lines
  *   were lost and why (the logger logs PI_LOG_LINES_DROPPED).
+ * - A line that arrives after close() (a reload replaced this log, and
+ *   something still held the old logger) is dropped and counted: the old
+ *   descriptor number may belong to another file by then.
  * - A destination that blocks (a hung network file system; a pipe or socket
  *   nobody reads if it is in blocking mode: log/logger.ts makes stdout's
  *   non-blocking) blocks the write, and the event loop with it: the writes are
@@ -239,6 +242,12 @@ export class LogSink {
    * loop for ~13 ms (log/logger.ts); a crash loses nothing the kernel has.
    */
   write(): void {
+    if (this.closed) {
+      if (this.len > 0) this.drop(this.lines, 'the log was closed (a reload changed log:)');
+      this.len = 0;
+      this.lines = 0;
+      return;
+    }
     let off = 0;
     while (off < this.len) {
       let n: number;
@@ -278,7 +287,7 @@ export class LogSink {
    * opened; the old file then stays in use.
    */
   reopen(): void {
-    if (this.file === null) return;
+    if (this.file === null || this.closed) return;
     const fd = openSync(this.file, 'a');
     this.write();
     const old = this.fd;
@@ -289,6 +298,31 @@ export class LogSink {
       /* already gone: nothing to keep */
     }
   }
+
+  /**
+   * Write what is pending and let the destination go: a file's descriptor is
+   * closed (an fd the sink was given, stdout or stderr, is not ours to close).
+   * Lines that still arrive are dropped and counted, never written to the old
+   * descriptor number, which the process may by then have given to another
+   * file or socket. Why: a reload that changes `log:` makes a new logger, and
+   * each old one kept its file open, its 256 KiB buffer and its timer.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.write();
+    this.closed = true;
+    if (this.file !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already gone: nothing to keep */
+      }
+    }
+    this.fd = -1;
+  }
+
+  /** closed by close(): nothing more is written */
+  private closed = false;
 
   private drop(lines: number, why: string): void {
     droppedInProcess += lines;
