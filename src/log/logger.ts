@@ -226,7 +226,6 @@ export function droppedLines(log: Logger): number {
   return sinks.get(log)?.dropped ?? 0;
 }
 
-/** Write what `log` has pending, then call cb (synchronous: the sink never waits; cb runs before this returns). */
 /**
  * Let a logger made by createLogger go (the one a reload replaced): its
  * pending lines are written, its file closed, its timer stopped, its buffer
@@ -242,6 +241,7 @@ export function closeLogger(log: Logger): void {
   if (timer !== undefined) clearInterval(timer);
 }
 
+/** Write what `log` has pending, then call cb (synchronous: the sink never waits; cb runs before this returns). */
 export function flushLogger(log: Logger, cb: () => void): void {
   sinks.get(log)?.write();
   cb();
